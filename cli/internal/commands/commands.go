@@ -1,0 +1,210 @@
+// Package commands holds the `oriel` CLI's client commands (tenants, regions, keys) as kong
+// command structs, and Main, which parses and runs a command line with injectable output
+// streams so that tests run the real CLI in-process.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/oriel-dev/oriel/cli/internal/client"
+)
+
+// Commands are the client commands; cmd/oriel embeds them beside `oriel dev`.
+type Commands struct {
+	Tenants TenantsCmd `cmd:"" help:"Create, inspect, change, deactivate and reactivate tenants."`
+	Regions RegionsCmd `cmd:"" help:"Show the regions tenants can be created in."`
+	Keys    KeysCmd    `cmd:"" help:"Make API keys (offline)."`
+}
+
+// Exit codes. kong's own usage code (80) is mapped to 2, which is what shells and scripts
+// expect of a bad command line.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// Main parses args against app (a kong grammar that embeds Commands), runs the selected
+// command with stdout and stderr as its streams, and returns the process exit code: 0 on
+// success, 1 when the command failed, 2 for a bad command line.
+func Main(app any, args []string, stdout, stderr io.Writer) (code int) {
+	// kong calls Exit for --help and fatal errors; unwinding back here instead of exiting
+	// keeps Main usable in-process.
+	type exitPanic struct{ code int }
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitPanic)
+			if !ok {
+				panic(r)
+			}
+			code = e.code
+			if code != exitOK && code != exitError {
+				code = exitUsage
+			}
+		}
+	}()
+	parser, err := kong.New(app,
+		kong.Name("oriel"),
+		kong.Description("Oriel: embedded analytics for SaaS vendors.\n\n"+
+			"`oriel dev` runs the whole stack locally and prints an admin API key; the other "+
+			"commands call a running REST edge (--addr) with an API key (--api-key or ORIEL_API_KEY)."),
+		kong.DefaultEnvars("ORIEL"),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitPanic{c}) }),
+		kong.BindTo(stdout, (*io.Writer)(nil)),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.ExplicitGroups([]kong.Group{{Key: "connection", Title: "Connection flags (every client command; also from ORIEL_* variables):"}}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitError
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		printUsageError(stderr, err)
+		return exitUsage
+	}
+	if err := kctx.Run(); err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	return exitOK
+}
+
+// printUsageError says what is wrong with the command line and where help is, on stderr:
+// stdout stays clean for whatever a script pipes it into. A command line that stops at a
+// group (`oriel`, `oriel tenants`) also gets the group's usage: its commands are what the
+// caller was looking for.
+func printUsageError(w io.Writer, err error) {
+	cmd := "oriel"
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		node := pe.Context.Selected()
+		if node != nil {
+			cmd = node.FullPath()
+		}
+		if node == nil || len(node.Children) > 0 {
+			k := pe.Context.Kong
+			stdout := k.Stdout
+			k.Stdout = w
+			_ = pe.Context.PrintUsage(false)
+			k.Stdout = stdout
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintf(w, "error: %v\n", err)
+	fmt.Fprintf(w, "Run \"%s --help\" for usage.\n", cmd)
+}
+
+// printError writes a failed command's error: for API errors the message, status and
+// reason, then one line per bad field, so a person sees every problem at once.
+func printError(w io.Writer, err error) {
+	for i, line := range strings.Split(err.Error(), "\n") {
+		if i == 0 {
+			line = "error: " + line
+		}
+		fmt.Fprintln(w, oneLine(line))
+	}
+	var apiErr *client.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		for _, v := range apiErr.FieldViolations {
+			fmt.Fprintf(w, "  %s: %s\n", oneLine(v.Field), oneLine(v.Description))
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		fmt.Fprintln(w, "is the REST edge running there? `oriel dev` starts one; --addr or ORIEL_ADDR says where it is")
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintln(w, "the command did not finish within --timeout")
+	}
+}
+
+// ClientFlags say where the REST edge is and how to talk to it. Every client command
+// group embeds them, so they are given after the group's name (`oriel tenants list
+// --output json`). They are not on the root because `oriel dev` has its own --addr.
+type ClientFlags struct {
+	Addr    string        `name:"addr" group:"connection" default:"http://localhost:8080" help:"Base URL of the REST edge (a loopback host:port means http)."`
+	APIKey  string        `name:"api-key" group:"connection" placeholder:"KEY" help:"API key (oriel_sk_…). Prefer the environment variable: flags show in process lists."`
+	Output  string        `name:"output" short:"o" group:"connection" enum:"table,json" default:"table" help:"Output format: table or json."`
+	Timeout time.Duration `name:"timeout" group:"connection" default:"30s" help:"How long the whole command may take; 0 means no limit."`
+}
+
+// Session is what a client command runs with: an authenticated client, the output format
+// and the command's deadline.
+type Session struct {
+	// Client calls the edge.
+	Client *client.Client
+	// JSON is true for --output json.
+	JSON bool
+	// Stdout receives results; Stderr receives notes such as the next page token.
+	Stdout, Stderr io.Writer
+
+	timeout time.Duration
+}
+
+// ProvideSession checks the client flags and builds the Session for a command's Run. kong
+// calls it only for commands that take a *Session, so `oriel keys generate` never needs a
+// key.
+func (f *ClientFlags) ProvideSession(kctx *kong.Context) (*Session, error) {
+	key := strings.TrimSpace(f.APIKey) // key files usually end with a newline
+	if key == "" {
+		return nil, errors.New("no API key: pass --api-key or set ORIEL_API_KEY (`oriel dev` prints the admin key)")
+	}
+	if f.Timeout < 0 {
+		return nil, fmt.Errorf("--timeout must not be negative, got %s", f.Timeout)
+	}
+	return &Session{
+		Client:  client.New(edgeURL(f.Addr), key, nil),
+		JSON:    f.Output == "json",
+		Stdout:  kctx.Stdout,
+		Stderr:  kctx.Stderr,
+		timeout: f.Timeout,
+	}, nil
+}
+
+// edgeURL accepts a loopback host:port as well as a URL. `oriel dev --addr` also reads
+// ORIEL_ADDR and wants host:port, so one `export ORIEL_ADDR=127.0.0.1:8080` must serve
+// both. Plain http is assumed only on loopback: elsewhere the key would cross the network
+// in clear text, so the caller has to spell out the scheme.
+func edgeURL(addr string) string {
+	if strings.Contains(addr, "://") {
+		return addr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return "http://" + addr
+	}
+	return addr
+}
+
+// context bounds the whole command (every page of a listing) by --timeout.
+func (s *Session) context() (context.Context, context.CancelFunc) {
+	if s.timeout == 0 {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithTimeout(context.Background(), s.timeout)
+}
+
+// flagsGiven returns the names of the flags on the command line. Flags that set resource
+// fields read no environment variable, so "given" means typed by the caller, which is what
+// an update mask must be built from.
+func flagsGiven(kctx *kong.Context) map[string]bool {
+	given := map[string]bool{}
+	for _, p := range kctx.Path {
+		if p.Flag != nil {
+			given[p.Flag.Name] = true
+		}
+	}
+	return given
+}

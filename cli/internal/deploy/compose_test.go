@@ -1,0 +1,190 @@
+// Package deploy_test checks docker-compose.yml and the Dockerfile against the binaries
+// they run. No Docker engine runs in CI, so the file is loaded and validated with
+// compose-go, and every setting is checked against what the binaries really accept.
+package deploy_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// secrets are what the compose file refuses to start without; never defaults in the file.
+var secrets = []string{"ORIEL_BOOTSTRAP_ADMIN_KEY=oriel_sk_composetestcomposetestcomposetest01", "POSTGRES_PASSWORD=compose-test"}
+
+func loadProject(t *testing.T, env []string) (*types.Project, error) {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(repoRoot(t), "docker-compose.yml")},
+		cli.WithWorkingDirectory(repoRoot(t)), cli.WithEnv(env), cli.WithName("oriel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opts.LoadProject(context.Background())
+}
+
+func TestComposeRefusesToStartWithoutItsSecrets(t *testing.T) {
+	t.Parallel()
+	for _, missing := range secrets {
+		name := strings.SplitN(missing, "=", 2)[0]
+		t.Run(name, func(t *testing.T) {
+			var env []string
+			for _, s := range secrets {
+				if s != missing {
+					env = append(env, s)
+				}
+			}
+			_, err := loadProject(t, env)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("loading without %s: %v, want an error naming it", name, err)
+			}
+		})
+	}
+}
+
+// binaries returns the names of the binaries the Dockerfile builds (the last element of
+// each ./…/cmd/<name> package it compiles), checking each package exists.
+func binaries(t *testing.T, root string) map[string]string {
+	t.Helper()
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`\./([\w/]+/cmd/(\w+))`).FindAllStringSubmatch(string(dockerfile), -1) {
+		if _, err := os.Stat(filepath.Join(root, m[1], "main.go")); err != nil {
+			t.Errorf("the Dockerfile builds ./%s, which has no main.go", m[1])
+		}
+		out[m[2]] = "./" + m[1]
+	}
+	return out
+}
+
+// flagHelp returns `<binary> <command> --help`, built from the repository.
+func flagHelp(t *testing.T, root, pkg, command string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bin")
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	out, err := exec.Command(bin, command, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s --help: %v\n%s", pkg, command, err, out)
+	}
+	return string(out)
+}
+
+func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	p, err := loadProject(t, secrets)
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	want := []string{"gateway", "postgres", "redis", "tenant", "tenant-migrate"}
+	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
+		t.Fatalf("services %v, want %v", got, want)
+	}
+	bins := binaries(t, root)
+
+	// Every Oriel service runs a binary from the one image, with settings it accepts.
+	required := map[string][]string{
+		"tenant-migrate": {"ORIEL_DATABASE_URL"},
+		"tenant":         {"ORIEL_DATABASE_URL", "ORIEL_BOOTSTRAP_ADMIN_KEY", "ORIEL_GRPC_ADDR"},
+		"gateway":        {"ORIEL_ADDR", "ORIEL_TENANT_ADDR"},
+	}
+	helps := map[string]string{}
+	for name, needs := range required {
+		svc := p.Services[name]
+		if svc.Build == nil || svc.Build.Context != root || svc.Image != "oriel:local" {
+			t.Errorf("%s: not built from the repository's Dockerfile as oriel:local (build %+v, image %q)", name, svc.Build, svc.Image)
+		}
+		if len(svc.Entrypoint) != 1 || !strings.HasPrefix(svc.Entrypoint[0], "/usr/local/bin/") || len(svc.Command) != 1 {
+			t.Fatalf("%s: entrypoint %v command %v, want one binary and one subcommand", name, svc.Entrypoint, svc.Command)
+		}
+		bin := strings.TrimPrefix(svc.Entrypoint[0], "/usr/local/bin/")
+		pkg, ok := bins[bin]
+		if !ok {
+			t.Fatalf("%s runs %s, which the Dockerfile does not build (it builds %v)", name, bin, bins)
+		}
+		key := bin + " " + svc.Command[0]
+		if helps[key] == "" {
+			helps[key] = flagHelp(t, root, pkg, svc.Command[0])
+		}
+		for env := range svc.Environment {
+			if strings.HasPrefix(env, "ORIEL_") && !strings.Contains(helps[key], "($"+env+")") {
+				t.Errorf("%s sets %s, which `%s --help` does not list", name, env, key)
+			}
+		}
+		for _, env := range needs {
+			if v := svc.Environment[env]; v == nil || *v == "" {
+				t.Errorf("%s lacks %s", name, env)
+			}
+		}
+	}
+
+	// The wiring: migrations before the service, the database where the URL points, the
+	// edge at the tenant service's gRPC port, published where it listens.
+	dependsOn := func(svc, on, condition string) {
+		if d, ok := p.Services[svc].DependsOn[on]; !ok || d.Condition != condition {
+			t.Errorf("%s should depend on %s (%s), got %+v", svc, on, condition, p.Services[svc].DependsOn)
+		}
+	}
+	dependsOn("tenant-migrate", "postgres", types.ServiceConditionHealthy)
+	dependsOn("tenant", "tenant-migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("gateway", "tenant", types.ServiceConditionStarted)
+	for _, name := range []string{"postgres", "redis"} {
+		if p.Services[name].HealthCheck == nil {
+			t.Errorf("%s has no healthcheck, so nothing can wait for it", name)
+		}
+	}
+	dbURL, err := url.Parse(*p.Services["tenant"].Environment["ORIEL_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := p.Services["postgres"].Environment
+	if dbURL.Hostname() != "postgres" || dbURL.User.Username() != *pg["POSTGRES_USER"] || dbURL.Path != "/"+*pg["POSTGRES_DB"] {
+		t.Errorf("ORIEL_DATABASE_URL %s does not point at the postgres service's user and database", dbURL.Redacted())
+	}
+	if pass, _ := dbURL.User.Password(); pass != *pg["POSTGRES_PASSWORD"] {
+		t.Error("ORIEL_DATABASE_URL's password is not POSTGRES_PASSWORD")
+	}
+	if got, grpcAddr := *p.Services["gateway"].Environment["ORIEL_TENANT_ADDR"], *p.Services["tenant"].Environment["ORIEL_GRPC_ADDR"]; got != "tenant"+grpcAddr {
+		t.Errorf("gateway dials %s, but tenant listens on %s", got, grpcAddr)
+	}
+	published := false
+	for _, port := range p.Services["gateway"].Ports {
+		if ":"+strings.TrimSpace(port.Published) == ":8080" && ":"+strconv.FormatUint(uint64(port.Target), 10) == *p.Services["gateway"].Environment["ORIEL_ADDR"] {
+			published = true
+		}
+	}
+	if !published {
+		t.Errorf("gateway does not publish 8080 where it listens: %+v", p.Services["gateway"].Ports)
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}

@@ -1,0 +1,205 @@
+// Package devstack runs the whole of Oriel in one process: every service a real gRPC
+// server on its own port, with the REST edge in front. `oriel dev` runs it on embedded
+// SQLite in a data folder; tests and benchmarks run it on PostgreSQL with ":0" ports.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oriel-dev/oriel/gateway"
+	"github.com/oriel-dev/oriel/platform/auth"
+	"github.com/oriel-dev/oriel/platform/server"
+	"github.com/oriel-dev/oriel/platform/sqlstore"
+	"github.com/oriel-dev/oriel/services/tenant"
+)
+
+// Config configures a stack.
+type Config struct {
+	// DataDir holds the SQLite databases and the admin key file. Required unless
+	// DatabaseURL is set and AdminKey given.
+	DataDir string
+	// DatabaseURL, if set, is a PostgreSQL URL every service uses (each in its own schema)
+	// instead of SQLite files in DataDir.
+	DatabaseURL string
+	// AdminKey is the bootstrap admin API key; empty means the one in DataDir/admin.key,
+	// created at first start.
+	AdminKey string
+	// Addresses; empty means a free loopback port.
+	GatewayAddr, TenantGRPCAddr, TenantHTTPAddr string
+	// PurgeInterval of the tenant service; 0 means one minute.
+	PurgeInterval time.Duration
+	// Now is the clock of the services; nil means time.Now.
+	Now func() time.Time
+}
+
+// Stack is a running stack.
+type Stack struct {
+	// AdminKey is the bootstrap admin API key.
+	AdminKey string
+	// AdminKeyFile is where the key is kept ("" when it was given).
+	AdminKeyFile string
+	// NewAdminKey reports whether the key was created by this start.
+	NewAdminKey bool
+	// GatewayURL is the REST edge's base URL, e.g. http://127.0.0.1:8080.
+	GatewayURL string
+	// TenantGRPCAddr is the tenant service's gRPC address.
+	TenantGRPCAddr string
+	// TenantHTTPAddr is the tenant service's metrics and probes address.
+	TenantHTTPAddr string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func loopback(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
+}
+
+// Start migrates the schemas, starts every service and the edge, and returns once all of
+// them report ready (or ctx ends).
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
+	st := &Stack{AdminKey: cfg.AdminKey, done: make(chan struct{})}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
+	}
+	if st.AdminKey == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("devstack: DataDir or AdminKey is required")
+		}
+		st.AdminKeyFile = filepath.Join(cfg.DataDir, "admin.key")
+		var err error
+		if st.AdminKey, st.NewAdminKey, err = loadOrCreateKey(st.AdminKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	dbURL := func(service string) string {
+		if cfg.DatabaseURL != "" {
+			return cfg.DatabaseURL
+		}
+		return "sqlite://" + filepath.Join(cfg.DataDir, service+".db")
+	}
+	purgeInterval := cfg.PurgeInterval
+	if purgeInterval == 0 {
+		purgeInterval = time.Minute
+	}
+
+	if err := tenant.Migrate(ctx, dbURL(tenant.Name), log); err != nil {
+		return nil, fmt.Errorf("migrate tenant: %w", err)
+	}
+	tenantSrv, err := tenant.Config{
+		Server: server.Config{
+			GRPCAddr:          loopback(cfg.TenantGRPCAddr),
+			HTTPAddr:          loopback(cfg.TenantHTTPAddr),
+			BootstrapAdminKey: st.AdminKey,
+			// One process on a developer's machine: nobody load-balances it.
+			ShutdownDrain:   0,
+			ShutdownTimeout: 5 * time.Second,
+			ReadyInterval:   100 * time.Millisecond,
+		},
+		Database:      sqlstore.Config{URL: dbURL(tenant.Name), MaxConns: 16},
+		Regions:       tenant.DefaultRegions,
+		PurgeInterval: purgeInterval,
+		Now:           cfg.Now,
+	}.Complete(ctx, log.With("service", tenant.Name))
+	if err != nil {
+		return nil, fmt.Errorf("tenant service: %w", err)
+	}
+	st.TenantGRPCAddr, st.TenantHTTPAddr = tenantSrv.GRPCAddr(), tenantSrv.HTTPAddr()
+
+	edge, err := gateway.New(ctx, gateway.Config{
+		Addr:            loopback(cfg.GatewayAddr),
+		TenantAddr:      st.TenantGRPCAddr,
+		CallTimeout:     30 * time.Second,
+		MaxBodyBytes:    1 << 20,
+		ShutdownTimeout: 5 * time.Second,
+	}, log.With("service", "gateway"))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("gateway: %w", err), closeUnstarted(tenantSrv))
+	}
+	st.GatewayURL = "http://" + strings.Replace(edge.Addr(), "[::]", "localhost", 1)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	st.cancel = cancel
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	record := func(err error) {
+		if err != nil {
+			mu.Lock()
+			st.err = errors.Join(st.err, err)
+			mu.Unlock()
+		}
+	}
+	wg.Go(func() { record(tenantSrv.Run(runCtx)) })
+	wg.Go(func() { record(edge.Run(runCtx)) })
+	go func() { wg.Wait(); close(st.done) }()
+
+	select {
+	case <-tenantSrv.Ready():
+		return st, nil
+	case <-st.done:
+		return nil, fmt.Errorf("devstack: stopped while starting: %w", st.err)
+	case <-ctx.Done():
+		st.Stop()
+		return nil, ctx.Err()
+	}
+}
+
+// closeUnstarted releases a server that was built but never run.
+func closeUnstarted(s *server.Server) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return s.Run(ctx)
+}
+
+// Stop shuts everything down and waits for it.
+func (s *Stack) Stop() error {
+	s.cancel()
+	<-s.done
+	return s.err
+}
+
+// Done is closed when the stack has stopped.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// loadOrCreateKey reads the admin key file, or creates it (mode 0600) with a new key.
+func loadOrCreateKey(path string) (key string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key = strings.TrimSpace(string(b))
+		if _, err := auth.NewBootstrapKey(key); err != nil {
+			return "", false, fmt.Errorf("%s: %w", path, err)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", false, err
+	}
+	key = auth.GenerateAPIKey()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	return key, true, f.Close()
+}

@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+#
+# test-services.sh makes sure the PostgreSQL and Redis that Oriel's tests use
+# (platform/testkit) are reachable, starting or installing them when needed.
+#
+# Usage:
+#   vars=$(tools/scripts/test-services.sh) && eval "$vars"   what `make test` does
+#   tools/scripts/test-services.sh stop                       stop the private servers it started
+#
+# STDOUT carries only `export VAR='value'` lines (ORIEL_TEST_POSTGRES_URL,
+# ORIEL_TEST_REDIS_URL), so the caller can eval it; everything else goes to
+# STDERR. Capture the output before eval: `eval "$(...)"` alone would hide a
+# failure, because eval of an empty string succeeds.
+#
+# Order of preference, for each server:
+#   1. the URL already in the environment (ORIEL_TEST_POSTGRES_URL / ORIEL_TEST_REDIS_URL);
+#   2. a server on the standard local port that tests can use as is
+#      (PostgreSQL: user postgres logs in over TCP without a password);
+#   3. PostgreSQL only: the machine's Debian cluster, started if it is stopped;
+#   4. a server of our own, installed with apt-get first if missing (root only).
+#      Our PostgreSQL is a private throwaway cluster (trust auth, no fsync) in
+#      $ORIEL_TEST_SERVICES_DIR, reused by later runs until `stop`.
+#
+# Knobs:
+#   ORIEL_TEST_SERVICES_DIR   where private servers live (default /tmp/oriel-test-services-<uid>)
+#   ORIEL_TEST_PRIVATE=1      skip 2 and 3: never touch the machine's own servers
+#
+# Servers are started with no inherited descriptors (see detached), because a
+# daemon holding our stdout would make the caller's $(...) wait forever.
+
+set -euo pipefail
+shopt -s nullglob
+
+readonly PG_DEFAULT_PORT=5432
+readonly REDIS_DEFAULT_PORT=6379
+readonly PG_PRIVATE_PORT=55432
+readonly REDIS_PRIVATE_PORT=56379
+readonly START_TIMEOUT=60
+
+STATE_DIR="${ORIEL_TEST_SERVICES_DIR:-/tmp/oriel-test-services-$(id -u)}"
+readonly STATE_DIR
+readonly PG_DIR="$STATE_DIR/postgres"
+readonly PG_DATA="$PG_DIR/data"
+readonly REDIS_DIR="$STATE_DIR/redis"
+PRIVATE_ONLY="${ORIEL_TEST_PRIVATE:-0}"
+readonly PRIVATE_ONLY
+
+log() { printf 'test-services: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+# emit prints one export line, single-quoted so eval never globs the '?' in a URL.
+emit() {
+	local value=${2//\'/\'\\\'\'}
+	printf "export %s='%s'\n" "$1" "$value"
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+tcp_open() {
+	timeout 2 bash -c ": </dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# free_port prints the first port from $1 on that nothing listens on.
+free_port() {
+	local port
+	for ((port = $1; port < $1 + 100; port++)); do
+		if ! tcp_open "$port"; then
+			echo "$port"
+			return 0
+		fi
+	done
+	die "no free port in $1..$(($1 + 99))"
+}
+
+# detached LOG CMD... runs a command that may leave a daemon behind with its
+# output in LOG and every other inherited descriptor closed: a daemon holding
+# our stdout, a CI log pipe or the lock would block whoever waits on them.
+detached() {
+	local log_file=$1
+	shift
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+		done
+		"$@"
+	) </dev/null >"$log_file" 2>&1
+}
+
+# tail_log shows why a server did not start, where the user is looking.
+tail_log() {
+	local file
+	for file in "$@"; do
+		[[ -f $file ]] || continue
+		log "last lines of $file:"
+		tail -n 20 "$file" >&2 || true
+	done
+}
+
+# prepare_state_dir refuses a directory someone else planted in /tmp.
+prepare_state_dir() {
+	mkdir -p "$STATE_DIR"
+	if [[ -L $STATE_DIR || ! -O $STATE_DIR ]]; then
+		die "$STATE_DIR is a symlink or not owned by $(id -un); remove it or set ORIEL_TEST_SERVICES_DIR"
+	fi
+	# Readable by all: as root, the postgres user must reach the cluster below it.
+	chmod 0755 "$STATE_DIR"
+}
+
+# lock_state serialises concurrent runs, so two `make test`s never build one cluster twice.
+lock_state() {
+	exec 9>"$STATE_DIR/lock"
+	if ! flock -w 120 9; then
+		die "another test-services.sh has held $STATE_DIR/lock for 2 minutes"
+	fi
+}
+
+apt_get_install() {
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$1"
+}
+
+apt_install() {
+	local log_file="$STATE_DIR/apt-get.log"
+	if ! is_root; then
+		die "$1 is not installed and only root may install it here; run" \
+			"'sudo apt-get install $1', or point $2 at a server you have"
+	fi
+	command -v apt-get >/dev/null || die "$1 is not installed and apt-get is missing; set $2"
+	log "installing $1 with apt-get (log: $log_file)"
+	# Postinst scripts may start daemons.
+	if ! detached "$log_file" apt_get_install "$1"; then
+		tail_log "$log_file"
+		die "apt-get install $1 failed"
+	fi
+}
+
+# --- PostgreSQL -------------------------------------------------------------
+
+pg_url() { echo "postgres://postgres@127.0.0.1:$1/postgres?sslmode=disable"; }
+
+psql_bin() {
+	local bin
+	if bin=$(command -v psql); then
+		echo "$bin"
+		return 0
+	fi
+	for bin in /usr/lib/postgresql/*/bin/psql; do
+		echo "$bin"
+		return 0
+	done
+	return 1
+}
+
+# pg_usable: tests log in as postgres over TCP without a password, so that is what we probe.
+pg_usable() {
+	local port=$1 psql
+	tcp_open "$port" || return 1
+	psql=$(psql_bin) || return 0 # no client to ask: an open port has to do
+	PGCONNECT_TIMEOUT=3 "$psql" -X -w -A -t -q -d "$(pg_url "$port")" -c 'SELECT 1' </dev/null >/dev/null 2>&1
+}
+
+wait_for_pg() {
+	local port=$1 i
+	for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+		pg_usable "$port" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# debian_cluster_port starts the machine's Debian cluster if it is down and
+# prints its port if tests can use it.
+debian_cluster_port() {
+	local main version conf port
+	for main in /etc/postgresql/*/main; do
+		version=$(basename "$(dirname "$main")")
+		conf="$main/postgresql.conf"
+		port=$(sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$conf" 2>/dev/null | tail -n 1)
+		port=${port:-$PG_DEFAULT_PORT}
+		if ! tcp_open "$port" && command -v pg_ctlcluster >/dev/null; then
+			log "starting the Debian cluster $version/main on port $port"
+			detached "$STATE_DIR/pg_ctlcluster.log" \
+				pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+				tail_log "$STATE_DIR/pg_ctlcluster.log"
+		fi
+		if wait_for_pg_briefly "$port"; then
+			echo "$port"
+			return 0
+		fi
+		log "the Debian cluster $version/main (port $port) is down or refuses passwordless" \
+			"TCP login as postgres (Debian's default pg_hba.conf does); using a private cluster"
+	done
+	return 1
+}
+
+wait_for_pg_briefly() {
+	local i
+	for ((i = 0; i < 25; i++)); do
+		pg_usable "$1" && return 0
+		tcp_open "$1" && return 1 # up but refusing us: waiting will not help
+		sleep 0.2
+	done
+	return 1
+}
+
+# pg_bindir prints the newest installed PostgreSQL's bin directory.
+pg_bindir() {
+	local dirs=(/usr/lib/postgresql/*/bin)
+	((${#dirs[@]})) || return 1
+	printf '%s\n' "${dirs[@]}" | sort -V | tail -n 1
+}
+
+# as_pg_owner runs a server command as the cluster owner: PostgreSQL refuses to run as root.
+as_pg_owner() {
+	if ! is_root; then
+		"$@"
+	elif command -v runuser >/dev/null; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		(cd / && su postgres -s /bin/sh -c "$(printf '%q ' "$@")")
+	fi
+}
+
+private_postgres() {
+	local bindir version port=""
+	if ! bindir=$(pg_bindir) || [[ ! -x $bindir/initdb ]]; then
+		apt_install postgresql ORIEL_TEST_POSTGRES_URL
+		bindir=$(pg_bindir) || die "apt-get installed postgresql but /usr/lib/postgresql/*/bin is missing"
+	fi
+	version=$(basename "$(dirname "$bindir")")
+	if is_root && ! id postgres >/dev/null 2>&1; then
+		die "user postgres is missing; reinstall the postgresql package or set ORIEL_TEST_POSTGRES_URL"
+	fi
+
+	# A cluster from an earlier run is reused while it still answers.
+	if [[ -f $PG_DATA/postmaster.pid ]]; then
+		port=$(sed -n 4p "$PG_DATA/postmaster.pid")
+		if [[ -n $port ]] && pg_usable "$port"; then
+			log "reusing the private PostgreSQL $version cluster on port $port ($PG_DATA)"
+			emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$port")"
+			return 0
+		fi
+	fi
+
+	mkdir -p "$PG_DIR"
+	if is_root; then chown postgres: "$PG_DIR"; fi
+	chmod 0700 "$PG_DIR"
+	if [[ -d $PG_DATA && "$(cat "$PG_DATA/PG_VERSION" 2>/dev/null)" != "$version" ]]; then
+		log "discarding $PG_DATA: not a complete PostgreSQL $version cluster"
+		detached /dev/null as_pg_owner "$bindir/pg_ctl" -D "$PG_DATA" -m immediate stop || true
+		rm -rf "$PG_DATA"
+	fi
+	if [[ ! -d $PG_DATA ]]; then
+		log "creating a private PostgreSQL $version cluster in $PG_DATA"
+		if ! detached "$PG_DIR/initdb.log" \
+			as_pg_owner "$bindir/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --locale=C --no-sync; then
+			tail_log "$PG_DIR/initdb.log"
+			rm -rf "$PG_DATA"
+			die "initdb failed"
+		fi
+	fi
+
+	port=$(free_port "$PG_PRIVATE_PORT")
+	log "starting it on 127.0.0.1:$port"
+	# Durability is worthless for throwaway test data; skipping it makes tests faster.
+	if ! detached "$PG_DIR/pg_ctl.log" \
+		as_pg_owner "$bindir/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t "$START_TIMEOUT" \
+		-o "-p $port -k '$PG_DIR' -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		start; then
+		tail_log "$PG_DIR/pg_ctl.log" "$PG_DIR/postgres.log"
+		die "the private PostgreSQL cluster did not start"
+	fi
+	if ! wait_for_pg "$port"; then
+		tail_log "$PG_DIR/postgres.log"
+		die "the private PostgreSQL cluster on port $port does not accept logins"
+	fi
+	emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$port")"
+}
+
+ensure_postgres() {
+	local port
+	if [[ -n ${ORIEL_TEST_POSTGRES_URL:-} ]]; then
+		log "PostgreSQL: using ORIEL_TEST_POSTGRES_URL from the environment"
+		return 0
+	fi
+	if [[ $PRIVATE_ONLY != 1 ]]; then
+		if pg_usable "$PG_DEFAULT_PORT"; then
+			emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$PG_DEFAULT_PORT")"
+			return 0
+		fi
+		if port=$(debian_cluster_port); then
+			emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$port")"
+			return 0
+		fi
+	fi
+	private_postgres
+}
+
+stop_postgres() {
+	local bindir
+	[[ -f $PG_DATA/postmaster.pid ]] || return 0
+	bindir=$(pg_bindir) || return 0
+	log "stopping the private PostgreSQL cluster in $PG_DATA"
+	as_pg_owner "$bindir/pg_ctl" -D "$PG_DATA" -m fast -w stop </dev/null >&2 || true
+}
+
+# --- Redis ------------------------------------------------------------------
+
+redis_url() { echo "redis://127.0.0.1:$1"; }
+
+# redis_ping is true only for a Redis that answers PING without a password,
+# as the tests' client will connect.
+redis_ping() {
+	local port=$1
+	tcp_open "$port" || return 1
+	if command -v redis-cli >/dev/null; then
+		[[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null </dev/null) == PONG ]]
+		return
+	fi
+	# shellcheck disable=SC2016 # $1 and $4 belong to the inner shell and the RESP frame
+	timeout 3 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "*1\r\n\$4\r\nPING\r\n" >&3
+		IFS= read -r reply <&3 || exit 1
+		[[ $reply == "+PONG"* ]]
+	' _ "$port" 2>/dev/null </dev/null
+}
+
+wait_for_redis() {
+	local i
+	for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+		redis_ping "$1" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+start_redis() {
+	local port=$1
+	mkdir -p "$REDIS_DIR"
+	log "starting redis-server on 127.0.0.1:$port (data in $REDIS_DIR)"
+	if ! detached "$REDIS_DIR/start.log" \
+		redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+		--dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log"; then
+		tail_log "$REDIS_DIR/start.log"
+		die "redis-server did not start"
+	fi
+	if ! wait_for_redis "$port"; then
+		tail_log "$REDIS_DIR/redis.log"
+		die "redis-server on port $port does not answer PING"
+	fi
+	echo "$port" >"$REDIS_DIR/port"
+}
+
+ensure_redis() {
+	local port
+	if [[ -n ${ORIEL_TEST_REDIS_URL:-} ]]; then
+		log "Redis: using ORIEL_TEST_REDIS_URL from the environment"
+		return 0
+	fi
+	if [[ $PRIVATE_ONLY != 1 ]] && redis_ping "$REDIS_DEFAULT_PORT"; then
+		emit ORIEL_TEST_REDIS_URL "$(redis_url "$REDIS_DEFAULT_PORT")"
+		return 0
+	fi
+	# One we started earlier on another port.
+	if [[ -f $REDIS_DIR/port ]]; then
+		port=$(<"$REDIS_DIR/port")
+		if [[ -n $port ]] && redis_ping "$port"; then
+			log "reusing the private redis-server on port $port"
+			emit ORIEL_TEST_REDIS_URL "$(redis_url "$port")"
+			return 0
+		fi
+	fi
+
+	if ! command -v redis-server >/dev/null; then
+		apt_install redis-server ORIEL_TEST_REDIS_URL
+		# The package may have started its own server on the default port.
+		if [[ $PRIVATE_ONLY != 1 ]] && wait_for_redis_briefly "$REDIS_DEFAULT_PORT"; then
+			emit ORIEL_TEST_REDIS_URL "$(redis_url "$REDIS_DEFAULT_PORT")"
+			return 0
+		fi
+	fi
+	if [[ $PRIVATE_ONLY != 1 ]] && ! tcp_open "$REDIS_DEFAULT_PORT"; then
+		port=$REDIS_DEFAULT_PORT
+	else
+		port=$(free_port "$REDIS_PRIVATE_PORT")
+	fi
+	start_redis "$port"
+	emit ORIEL_TEST_REDIS_URL "$(redis_url "$port")"
+}
+
+wait_for_redis_briefly() {
+	local i
+	for ((i = 0; i < 15; i++)); do
+		redis_ping "$1" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+stop_redis() {
+	local pid i
+	[[ -f $REDIS_DIR/redis.pid ]] || return 0
+	pid=$(<"$REDIS_DIR/redis.pid")
+	# Only a redis-server we started: a recycled pid must not be killed.
+	if [[ -n $pid && "$(cat "/proc/$pid/comm" 2>/dev/null)" == redis-server* ]]; then
+		log "stopping the redis-server we started (pid $pid)"
+		kill "$pid" || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+}
+
+# --- main -------------------------------------------------------------------
+
+main() {
+	case "${1:-start}" in
+	start)
+		prepare_state_dir
+		lock_state
+		ensure_postgres
+		ensure_redis
+		;;
+	stop)
+		[[ -d $STATE_DIR ]] || return 0
+		lock_state
+		stop_postgres
+		stop_redis
+		rm -rf "$STATE_DIR"
+		;;
+	*)
+		die "usage: $0 [start|stop]"
+		;;
+	esac
+}
+
+# Sourcing (for testing the functions) defines them without running anything.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
