@@ -82,7 +82,7 @@ func binaries(t *testing.T, root string) map[string]string {
 func flagHelp(t *testing.T, root, pkg, command string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bin")
-	build := exec.Command("go", "build", "-o", bin, pkg)
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, pkg)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)

@@ -97,6 +97,16 @@ func TestReadmeExamplesWorkAsWritten(t *testing.T) {
 		}
 	}
 
+	// The CLI examples, against the same stack; the key and address come from the
+	// environment, as the README says.
+	cliOut := runScript(t, root, "export ORIEL_ADDR="+stack.GatewayURL+" ORIEL_API_KEY="+stack.AdminKey+"\n"+
+		localize(readmeSection(t, string(readme), "### The `oriel` CLI")))
+	for _, want := range []string{"tenants/globex", "Globex Inc.", "DEACTIVATED", "dev.oriel.tenant.reactivated", "eu-west"} {
+		if !strings.Contains(cliOut, want) {
+			t.Errorf("the CLI examples' output lacks %q:\n%s", want, cliOut)
+		}
+	}
+
 	// The error example answers with what the README shows: 400, both fields named.
 	bad := runScript(t, root, "export ORIEL_API_KEY=$(cat "+filepath.Join(dataDir, "admin.key")+")\n"+errorsExample)
 	for _, want := range []string{`"code":400`, `"status":"INVALID_ARGUMENT"`, `"reason":"INVALID_REQUEST"`,
