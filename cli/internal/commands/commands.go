@@ -170,10 +170,9 @@ func (f *ClientFlags) ProvideSession(kctx *kong.Context) (*Session, error) {
 	}, nil
 }
 
-// edgeURL accepts a loopback host:port as well as a URL. `oriel dev --addr` also reads
-// ORIEL_ADDR and wants host:port, so one `export ORIEL_ADDR=127.0.0.1:8080` must serve
-// both. Plain http is assumed only on loopback: elsewhere the key would cross the network
-// in clear text, so the caller has to spell out the scheme.
+// edgeURL accepts a loopback host:port (what `oriel dev` prints) as well as a URL. Plain
+// http is assumed only on loopback: elsewhere the key would cross the network in clear
+// text, so the caller has to spell out the scheme.
 func edgeURL(addr string) string {
 	if strings.Contains(addr, "://") {
 		return addr
