@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -43,16 +44,55 @@ var AllScopes = []Scope{
 	ScopeContentWrite, ScopeEmbedMint, ScopeDatagatewayAdmin,
 }
 
+// Kind says what sort of credential a principal presented.
+type Kind int
+
+// The kinds of credential.
+const (
+	// KindServiceAccount is an API key of a service account.
+	KindServiceAccount Kind = iota + 1
+	// KindEmbedSession is an embed token of a user.
+	KindEmbedSession
+)
+
 // Principal is who is calling.
 type Principal struct {
+	// Kind of the credential.
+	Kind Kind
 	// ID identifies the credential's owner in logs and idempotency records, e.g.
-	// "serviceAccounts/bootstrap-admin". Never a secret.
+	// "serviceAccounts/bootstrap-admin" or "tenants/acme/users/u3…". Never a secret.
 	ID string
+	// Credential names the credential itself (an API key's or an embed session's name),
+	// never its secret, for access logs.
+	Credential string
 	// Tenant is the one tenant the principal may act in, or "" for platform scope (the
 	// ISV's backend acting on any tenant).
 	Tenant string
 	// Scopes the principal holds.
 	Scopes []Scope
+	// EmbedSession is set for embed tokens.
+	EmbedSession *EmbedSession
+}
+
+// EmbedSession is what an embed token grants: a user of one tenant with roles, and the
+// resources, origin and row-level attributes the token is bound to.
+type EmbedSession struct {
+	// Name is the session's resource name, stable across refreshes.
+	Name string
+	// User is the user's resource name.
+	User string
+	// Roles are tenant roles: "admin", "developer", "viewer".
+	Roles []string
+	// Groups are the user's group names.
+	Groups []string
+	// AllowedResources the token may open; empty means whatever the user may see.
+	AllowedResources []string
+	// AllowedOrigin is the one web origin the token may be used from.
+	AllowedOrigin string
+	// Attributes are the session's row-level security attributes.
+	Attributes map[string]string
+	// ExpireTime is when the token expires.
+	ExpireTime time.Time
 }
 
 // IsPlatform reports whether the principal may act across tenants.
@@ -98,41 +138,49 @@ func RequirePlatform(ctx context.Context, scope Scope) (*Principal, error) {
 	return p, nil
 }
 
+// RequireTenant returns the principal if it may act on resource, which belongs to tenant
+// tenantID, with scope: platform principals in any tenant, tenant principals in their own.
+// Another tenant's resource is NOT_FOUND, so that its existence is not disclosed.
+func RequireTenant(ctx context.Context, tenantID string, scope Scope, resource string) (*Principal, error) {
+	p := FromContext(ctx)
+	if p == nil {
+		return nil, errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_MISSING)
+	}
+	if !p.IsPlatform() && p.Tenant != tenantID {
+		return nil, apierr.NotFound(resource)
+	}
+	if !p.Has(scope) {
+		return nil, apierr.New(codes.PermissionDenied, errorsv1.ErrorReason_ERROR_REASON_PERMISSION_DENIED,
+			fmt.Sprintf("this method needs scope %q", scope), "required_scope", string(scope))
+	}
+	return p, nil
+}
+
 // maxCredentialLen bounds what is hashed or sent on to identity per call.
 const maxCredentialLen = 4096
 
-// unauthenticated are the methods anyone may call: health checks and reflection.
-var unauthenticated = []string{
-	"/grpc.health.v1.Health/",
-	"/grpc.reflection.v1.ServerReflection/",
-	"/grpc.reflection.v1alpha.ServerReflection/",
-}
-
-func isPublic(fullMethod string) bool {
-	for _, prefix := range unauthenticated {
-		if strings.HasPrefix(fullMethod, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// authenticate checks the call's credential and returns ctx with its principal.
-func authenticate(ctx context.Context, a Authenticator, fullMethod string) (context.Context, error) {
-	if isPublic(fullMethod) {
-		return ctx, nil
-	}
+// BearerCredential returns the call's `authorization: Bearer <credential>`, "" when there
+// is none, or the UNAUTHENTICATED error for a malformed one. Methods that authenticate
+// themselves (see UnaryServerInterceptor) read their credential with it.
+func BearerCredential(ctx context.Context) (string, error) {
 	values := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(values) == 0 {
-		return nil, errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_MISSING)
+		return "", nil
 	}
 	if len(values) > 1 {
-		return nil, errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID)
+		return "", errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID)
 	}
 	scheme, credential, ok := strings.Cut(values[0], " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || credential == "" || len(credential) > maxCredentialLen {
-		return nil, errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID)
+		return "", errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID)
 	}
+	return credential, nil
+}
+
+// Authenticate checks credential with a and returns ctx carrying its principal, or the
+// status to return: UNAUTHENTICATED for a credential a rejects, UNAVAILABLE when a cannot
+// decide.
+func Authenticate(ctx context.Context, a Authenticator, credential string) (context.Context, error) {
 	p, err := a.Authenticate(ctx, credential)
 	switch {
 	case errors.Is(err, ErrInvalidCredential):
@@ -143,6 +191,37 @@ func authenticate(ctx context.Context, a Authenticator, fullMethod string) (cont
 	return NewContext(ctx, p), nil
 }
 
+// unauthenticated are the methods anyone may call: health checks and reflection.
+var unauthenticated = []string{
+	"/grpc.health.v1.Health/",
+	"/grpc.reflection.v1.ServerReflection/",
+	"/grpc.reflection.v1alpha.ServerReflection/",
+}
+
+func isPublic(fullMethod string, selfAuthenticating []string) bool {
+	for _, prefix := range unauthenticated {
+		if strings.HasPrefix(fullMethod, prefix) {
+			return true
+		}
+	}
+	return slices.Contains(selfAuthenticating, fullMethod)
+}
+
+// authenticate checks the call's credential and returns ctx with its principal.
+func authenticate(ctx context.Context, a Authenticator, fullMethod string, selfAuthenticating []string) (context.Context, error) {
+	if isPublic(fullMethod, selfAuthenticating) {
+		return ctx, nil
+	}
+	credential, err := BearerCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if credential == "" {
+		return nil, errUnauthenticated(errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_MISSING)
+	}
+	return Authenticate(ctx, a, credential)
+}
+
 func errUnauthenticated(reason errorsv1.ErrorReason) error {
 	msg := "a valid credential is required: send `authorization: Bearer <credential>`"
 	if reason == errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID {
@@ -151,10 +230,12 @@ func errUnauthenticated(reason errorsv1.ErrorReason) error {
 	return apierr.New(codes.Unauthenticated, reason, msg)
 }
 
-// UnaryServerInterceptor authenticates unary calls.
-func UnaryServerInterceptor(a Authenticator) grpc.UnaryServerInterceptor {
+// UnaryServerInterceptor authenticates unary calls. selfAuthenticating are full method
+// names that check their own credential (ExchangeToken accepts a JWT as one); they get
+// no principal from here.
+func UnaryServerInterceptor(a Authenticator, selfAuthenticating ...string) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := authenticate(ctx, a, info.FullMethod)
+		ctx, err := authenticate(ctx, a, info.FullMethod, selfAuthenticating)
 		if err != nil {
 			return nil, err
 		}
@@ -163,9 +244,9 @@ func UnaryServerInterceptor(a Authenticator) grpc.UnaryServerInterceptor {
 }
 
 // StreamServerInterceptor authenticates streaming calls once, when they open.
-func StreamServerInterceptor(a Authenticator) grpc.StreamServerInterceptor {
+func StreamServerInterceptor(a Authenticator, selfAuthenticating ...string) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := authenticate(ss.Context(), a, info.FullMethod)
+		ctx, err := authenticate(ss.Context(), a, info.FullMethod, selfAuthenticating)
 		if err != nil {
 			return err
 		}
@@ -222,5 +303,5 @@ func (b *BootstrapKey) Authenticate(_ context.Context, credential string) (*Prin
 	if subtle.ConstantTimeCompare(got[:], b.hash[:]) != 1 {
 		return nil, ErrInvalidCredential
 	}
-	return &Principal{ID: BootstrapPrincipalID, Scopes: AllScopes}, nil
+	return &Principal{Kind: KindServiceAccount, ID: BootstrapPrincipalID, Credential: BootstrapPrincipalID, Scopes: AllScopes}, nil
 }

@@ -36,7 +36,7 @@ import (
 //  6. authentication: nothing below runs for an unauthenticated caller.
 //  7. validation: after authentication, so anonymous callers cannot probe the rules; before
 //     any handler code runs.
-func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authenticator, v *validation.Validator) []grpc.ServerOption {
+func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authenticator, selfAuthenticating []string, v *validation.Validator) []grpc.ServerOption {
 	logger := logging.LoggerFunc(func(ctx context.Context, level logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(level), msg, fields...)
 	})
@@ -55,7 +55,7 @@ func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authent
 			metrics.UnaryServerInterceptor(),
 			unaryMaskErrors(log),
 			recovery.UnaryServerInterceptor(recoveryOpt),
-			auth.UnaryServerInterceptor(authn),
+			auth.UnaryServerInterceptor(authn, selfAuthenticating...),
 			v.UnaryServerInterceptor(),
 		),
 		grpc.ChainStreamInterceptor(
@@ -64,7 +64,7 @@ func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authent
 			metrics.StreamServerInterceptor(),
 			streamMaskErrors(log),
 			recovery.StreamServerInterceptor(recoveryOpt),
-			auth.StreamServerInterceptor(authn),
+			auth.StreamServerInterceptor(authn, selfAuthenticating...),
 			v.StreamServerInterceptor(),
 		),
 	}

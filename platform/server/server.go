@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -33,7 +34,9 @@ import (
 type Config struct {
 	GRPCAddr          string        `name:"grpc-addr" help:"Address of the gRPC server." default:"${grpc_addr}"`
 	HTTPAddr          string        `name:"http-addr" help:"Address of the HTTP server for /metrics, /healthz and /readyz." default:"${http_addr}"`
-	BootstrapAdminKey string        `name:"bootstrap-admin-key" help:"The platform admin API key (oriel_sk_…). Required; oriel dev generates one."`
+	IdentityAddr      string        `name:"identity-addr" help:"gRPC address of the identity service, which checks every credential. Without it only --bootstrap-admin-key is accepted."`
+	BootstrapAdminKey string        `name:"bootstrap-admin-key" help:"The platform admin API key (oriel_sk_…; oriel keys generate makes one)."`
+	CredentialCache   time.Duration `name:"credential-cache" help:"How long an API key's identity is cached; a revoked key works at most this much longer. Embed tokens are never cached." default:"5s"`
 	ShutdownDrain     time.Duration `name:"shutdown-drain" help:"How long to report NOT_SERVING before refusing new calls, so load balancers stop routing here." default:"5s"`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish at shutdown before they are cut." default:"20s"`
 	ReadyInterval     time.Duration `name:"ready-interval" help:"How often to check whether the schema has been migrated while not ready." default:"2s"`
@@ -50,11 +53,34 @@ func (c Config) Validate() error {
 		return errors.New("--shutdown-drain must be ≥ 0 and --shutdown-timeout > 0")
 	case c.ReadyInterval <= 0:
 		return errors.New("--ready-interval must be > 0")
+	case c.CredentialCache < 0 || c.CredentialCache > time.Minute:
+		return errors.New("--credential-cache must be between 0 and 1m")
 	}
-	if _, err := auth.NewBootstrapKey(c.BootstrapAdminKey); err != nil {
-		return fmt.Errorf("--bootstrap-admin-key (ORIEL_BOOTSTRAP_ADMIN_KEY): %w", err)
+	if c.BootstrapAdminKey != "" {
+		if _, err := auth.NewBootstrapKey(c.BootstrapAdminKey); err != nil {
+			return fmt.Errorf("--bootstrap-admin-key (ORIEL_BOOTSTRAP_ADMIN_KEY): %w", err)
+		}
 	}
 	return nil
+}
+
+// authenticator is how a service checks credentials: its own (identity), the identity
+// service's introspection, or, standing alone, the bootstrap key only.
+func (c Config) authenticator(svc Service, closers *Closers) (auth.Authenticator, error) {
+	switch {
+	case svc.Authenticator != nil:
+		return svc.Authenticator, nil
+	case c.IdentityAddr != "":
+		conn, err := grpc.NewClient(c.IdentityAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("--identity-addr %s: %w", c.IdentityAddr, err)
+		}
+		closers.Push("identity connection", conn.Close)
+		return auth.NewIntrospector(conn, c.CredentialCache), nil
+	case c.BootstrapAdminKey != "":
+		return auth.NewBootstrapKey(c.BootstrapAdminKey)
+	}
+	return nil, errors.New("--identity-addr (ORIEL_IDENTITY_ADDR) is required, or --bootstrap-admin-key for a service standing alone")
 }
 
 // Worker is a background loop that runs while the service is ready, until ctx is done.
@@ -73,6 +99,11 @@ type Service struct {
 	Workers map[string]Worker
 	// Closers release what the service opened, after the server has stopped.
 	Closers *Closers
+	// Authenticator, if set, checks credentials instead of the identity service (identity
+	// checks its own).
+	Authenticator auth.Authenticator
+	// SelfAuthenticating are full method names that check their own credential.
+	SelfAuthenticating []string
 }
 
 // Server is a running service.
@@ -94,7 +125,10 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewBootstrapKey(cfg.BootstrapAdminKey)
+	if svc.Closers == nil {
+		svc.Closers = &Closers{}
+	}
+	authn, err := cfg.authenticator(svc, svc.Closers)
 	if err != nil {
 		return nil, err
 	}
@@ -102,16 +136,13 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
-	if svc.Closers == nil {
-		svc.Closers = &Closers{}
-	}
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	registry.MustRegister(metrics)
 
-	opts := append(chain(log, metrics, authn, validator),
+	opts := append(chain(log, metrics, authn, svc.SelfAuthenticating, validator),
 		// Clients (the edge, other services, agents) keep connections open; these bound
 		// how often they may ping and how long an idle connection lives.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

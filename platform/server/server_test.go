@@ -857,6 +857,13 @@ func TestConfigValidate(t *testing.T) {
 	if err := zeroDrain.Validate(); err != nil {
 		t.Errorf("a zero drain is allowed: %v", err)
 	}
+	// Neither identity nor a bootstrap key: valid flags, but nothing could authenticate.
+	alone := good
+	alone.BootstrapAdminKey = ""
+	if srv, err := server.New(alone, server.Service{Register: func(*grpc.Server) {}}, nil); err == nil || srv != nil ||
+		!strings.Contains(err.Error(), "--identity-addr") {
+		t.Errorf("New without identity or bootstrap key = %v, want an error naming --identity-addr", err)
+	}
 	tests := []struct {
 		name   string
 		mutate func(*server.Config)
@@ -864,7 +871,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no gRPC address", func(c *server.Config) { c.GRPCAddr = "" }, "--grpc-addr"},
 		{"no HTTP address", func(c *server.Config) { c.HTTPAddr = "" }, "--http-addr"},
-		{"no bootstrap key", func(c *server.Config) { c.BootstrapAdminKey = "" }, "--bootstrap-admin-key"},
+		{"credential cache over a minute", func(c *server.Config) { c.CredentialCache = 2 * time.Minute }, "--credential-cache"},
 		{"weak bootstrap key", func(c *server.Config) { c.BootstrapAdminKey = "oriel_sk_short" }, "--bootstrap-admin-key"},
 		{"bootstrap key without prefix", func(c *server.Config) { c.BootstrapAdminKey = strings.Repeat("k", 60) }, "--bootstrap-admin-key"},
 		{"negative drain", func(c *server.Config) { c.ShutdownDrain = -time.Second }, "--shutdown-drain"},

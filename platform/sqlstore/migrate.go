@@ -121,3 +121,14 @@ func schemaLockID(schema string) int64 {
 func quoteIdent(s string) string {
 	return `"` + s + `"`
 }
+
+// MigrateURL opens the database at url for schema, applies every pending migration of m,
+// and closes it: what a service's `migrate` command does.
+func MigrateURL(ctx context.Context, url, schema string, m Migrations, log *slog.Logger) error {
+	db, err := Open(ctx, url, Options{Schema: schema})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Migrate(ctx, m, log)
+}

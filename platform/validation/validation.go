@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
@@ -55,13 +56,9 @@ func (v *Validator) Validate(ctx context.Context, msg proto.Message) error {
 	}
 	violations := make([]apierr.FieldViolation, 0, len(verr.Violations))
 	for _, viol := range verr.Violations {
-		desc := viol.Proto.GetMessage()
-		if desc == "" {
-			desc = "breaks rule " + viol.Proto.GetRuleId()
-		}
 		violations = append(violations, apierr.FieldViolation{
 			Field:       protovalidate.FieldPathString(viol.Proto.GetField()),
-			Description: desc,
+			Description: violationText(viol),
 		})
 	}
 	return apierr.Invalid(errorsv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, violations...)
@@ -155,18 +152,69 @@ func updateMaskFilter(req proto.Message) protovalidate.Filter {
 		})
 	}
 	return protovalidate.FilterFunc(func(m protoreflect.Message, d protoreflect.Descriptor) bool {
-		fd, ok := d.(protoreflect.FieldDescriptor)
-		if !ok {
-			return true
-		}
 		prefix, inResource := prefixes[m.Interface()]
 		if !inResource {
 			// The request's own fields (name, update_mask, etag, …) and anything below a
 			// covered field are always validated.
 			return true
 		}
+		fd, ok := d.(protoreflect.FieldDescriptor)
+		if !ok {
+			// A message's own rules (e.g. "keys or a jwks_uri") are about the whole message,
+			// which an update on the way to one of its fields does not send: they apply only
+			// where the mask covers the message whole. The handler validates the merged
+			// resource with Resource.
+			return prefix != "" && coveredWhole(paths, strings.TrimSuffix(prefix, "."))
+		}
 		return covers(paths, prefix+string(fd.Name()))
 	})
+}
+
+// coveredWhole reports whether path is named by the mask or lies below a named path.
+func coveredWhole(paths []string, path string) bool {
+	for _, p := range paths {
+		if p == path || strings.HasPrefix(path, p+".") {
+			return true
+		}
+	}
+	return false
+}
+
+var resourceValidator = sync.OnceValues(func() (protovalidate.Validator, error) { return protovalidate.New() })
+
+// Resource validates a whole resource, as an update makes it by merging its mask into the
+// stored one, so that rules spanning fields hold for the result. field is the resource's
+// path in the request (e.g. "identity_provider"), prefixed to every violation.
+func Resource(ctx context.Context, log *slog.Logger, msg proto.Message, field string) error {
+	v, err := resourceValidator()
+	if err == nil {
+		err = v.Validate(msg)
+	}
+	if err == nil {
+		return nil
+	}
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		return apierr.Internal(ctx, log, err)
+	}
+	violations := make([]apierr.FieldViolation, 0, len(verr.Violations))
+	for _, viol := range verr.Violations {
+		path := protovalidate.FieldPathString(viol.Proto.GetField())
+		if path == "" {
+			path = field
+		} else {
+			path = field + "." + path
+		}
+		violations = append(violations, apierr.FieldViolation{Field: path, Description: violationText(viol)})
+	}
+	return apierr.Invalid(errorsv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, violations...)
+}
+
+func violationText(viol *protovalidate.Violation) string {
+	if desc := viol.Proto.GetMessage(); desc != "" {
+		return desc
+	}
+	return "breaks rule " + viol.Proto.GetRuleId()
 }
 
 // covers reports whether path is named by the mask, lies below a named path, or lies on

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
 	"github.com/oriel-dev/oriel/platform/validation"
@@ -333,5 +334,38 @@ func TestStreamInterceptorPassesEndOfStream(t *testing.T) {
 	})
 	if err != io.EOF {
 		t.Errorf("RecvMsg at the end = %v, want io.EOF unchanged", err)
+	}
+}
+
+// A message's own rules span its fields; an update that names one field of the message
+// does not send the others, so those rules wait for the merged resource.
+func TestMessageRulesApplyToMessagesTheMaskCoversWhole(t *testing.T) {
+	t.Parallel()
+	v := newValidator(t)
+	ctx := context.Background()
+	update := func(paths []string, jwt *identityv1.JwtProvider) error {
+		return v.Validate(ctx, &identityv1.UpdateIdentityProviderRequest{
+			IdentityProvider: &identityv1.IdentityProvider{Name: "tenants/acme/identityProviders/main", Jwt: jwt},
+			UpdateMask:       &fieldmaskpb.FieldMask{Paths: paths},
+		})
+	}
+	// The issuer alone: the "keys or a jwks_uri" rule of JwtProvider is not about it.
+	if err := update([]string{"jwt.issuer"}, &identityv1.JwtProvider{Issuer: "https://isv.example.com"}); err != nil {
+		t.Fatalf("an issuer-only update was refused: %v", err)
+	}
+	// The whole jwt: its rule applies, and names the message.
+	err := update([]string{"jwt"}, &identityv1.JwtProvider{Issuer: "https://isv.example.com"})
+	if got := apierr.Violations(err); len(got) != 1 || got[0].Field != "" && got[0].Field != "identity_provider.jwt" {
+		t.Fatalf("a whole-jwt update without keys: %v (%v)", err, got)
+	}
+	// Resource checks the merged result, rules spanning fields included.
+	merged := &identityv1.IdentityProvider{Name: "tenants/acme/identityProviders/main", Jwt: &identityv1.JwtProvider{Issuer: "x"}}
+	err = validation.Resource(ctx, slog.New(slog.DiscardHandler), merged, "identity_provider")
+	if got := apierr.Violations(err); len(got) != 1 || got[0].Field != "identity_provider.jwt" {
+		t.Fatalf("Resource(provider without keys) = %v (%v), want one violation on identity_provider.jwt", err, got)
+	}
+	merged.Jwt.JwksUri = "https://isv.example.com/jwks"
+	if err := validation.Resource(ctx, slog.New(slog.DiscardHandler), merged, "identity_provider"); err != nil {
+		t.Fatalf("Resource(valid provider) = %v", err)
 	}
 }

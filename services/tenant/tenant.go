@@ -128,10 +128,5 @@ func (c Config) Complete(ctx context.Context, log *slog.Logger) (*server.Server,
 
 // Migrate brings the schema at databaseURL to head.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	db, err := sqlstore.Open(ctx, databaseURL, sqlstore.Options{Schema: Name})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.Migrate(ctx, store.Migrations, log)
+	return sqlstore.MigrateURL(ctx, databaseURL, Name, store.Migrations, log)
 }

@@ -146,7 +146,7 @@ func (s *Server) CreateTenant(ctx context.Context, req *tenantv1.CreateTenantReq
 // GetTenant returns a tenant.
 func (s *Server) GetTenant(ctx context.Context, req *tenantv1.GetTenantRequest) (*tenantv1.GetTenantResponse, error) {
 	id := store.TenantID(req.GetName())
-	if err := authorize(ctx, auth.ScopeTenantsRead, id); err != nil {
+	if _, err := auth.RequireTenant(ctx, id, auth.ScopeTenantsRead, req.GetName()); err != nil {
 		return nil, err
 	}
 	t, err := s.store.GetTenant(ctx, id)
@@ -381,7 +381,7 @@ func (s *Server) ListTenantEvents(ctx context.Context, req *tenantv1.ListTenantE
 			return nil, err
 		}
 	} else {
-		if err := authorize(ctx, auth.ScopeTenantsRead, id); err != nil {
+		if _, err := auth.RequireTenant(ctx, id, auth.ScopeTenantsRead, req.GetParent()); err != nil {
 			return nil, err
 		}
 		// A missing parent is NOT_FOUND, not an empty list.
@@ -414,23 +414,6 @@ func (s *Server) ListTenantEvents(ctx context.Context, req *tenantv1.ListTenantE
 		resp.Events = append(resp.Events, e.Event)
 	}
 	return resp, nil
-}
-
-// authorize lets platform principals act on any tenant and tenant principals on their
-// own; another tenant is NOT_FOUND, so its existence is not disclosed.
-func authorize(ctx context.Context, scope auth.Scope, tenantID string) error {
-	p := auth.FromContext(ctx)
-	if p == nil {
-		return apierr.New(codes.Unauthenticated, errorsv1.ErrorReason_ERROR_REASON_CREDENTIAL_MISSING, "a valid credential is required")
-	}
-	if !p.IsPlatform() && p.Tenant != tenantID {
-		return apierr.NotFound(store.TenantName(tenantID))
-	}
-	if !p.Has(scope) {
-		return apierr.New(codes.PermissionDenied, errorsv1.ErrorReason_ERROR_REASON_PERMISSION_DENIED,
-			fmt.Sprintf("this method needs scope %q", scope), "required_scope", string(scope))
-	}
-	return nil
 }
 
 func authorizePlatform(ctx context.Context, scope auth.Scope) error {

@@ -143,6 +143,32 @@ const (
 	//
 	//	{"reason": "DEADLINE_EXCEEDED", "domain": "oriel.dev"}
 	ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED ErrorReason = 22
+	// A JWT presented to ExchangeToken failed a check. The message names the check; TestToken
+	// reports every check.
+	//
+	//	{"reason": "JWT_REJECTED", "domain": "oriel.dev",
+	//	 "metadata": {"check": "exp"}}
+	ErrorReason_ERROR_REASON_JWT_REJECTED ErrorReason = 23
+	// The JWT's jti was already exchanged: a JWT is single-use.
+	//
+	//	{"reason": "JWT_REPLAYED", "domain": "oriel.dev"}
+	ErrorReason_ERROR_REASON_JWT_REPLAYED ErrorReason = 24
+	// The user is disabled and may not exchange tokens.
+	//
+	//	{"reason": "USER_DISABLED", "domain": "oriel.dev",
+	//	 "metadata": {"user": "tenants/acme/users/u3f…"}}
+	ErrorReason_ERROR_REASON_USER_DISABLED ErrorReason = 25
+	// A role binding names a user or group that does not exist.
+	//
+	//	{"reason": "MEMBER_NOT_FOUND", "domain": "oriel.dev",
+	//	 "metadata": {"member": "tenants/acme/groups/sales"}}
+	ErrorReason_ERROR_REASON_MEMBER_NOT_FOUND ErrorReason = 26
+	// The embed session cannot be refreshed any more: it began too long ago. Exchange a new
+	// JWT.
+	//
+	//	{"reason": "SESSION_TOO_OLD", "domain": "oriel.dev",
+	//	 "metadata": {"max_age": "24h0m0s"}}
+	ErrorReason_ERROR_REASON_SESSION_TOO_OLD ErrorReason = 27
 )
 
 // Enum value maps for ErrorReason.
@@ -171,6 +197,11 @@ var (
 		20: "ERROR_REASON_REQUEST_TOO_LARGE",
 		21: "ERROR_REASON_ROUTE_NOT_FOUND",
 		22: "ERROR_REASON_DEADLINE_EXCEEDED",
+		23: "ERROR_REASON_JWT_REJECTED",
+		24: "ERROR_REASON_JWT_REPLAYED",
+		25: "ERROR_REASON_USER_DISABLED",
+		26: "ERROR_REASON_MEMBER_NOT_FOUND",
+		27: "ERROR_REASON_SESSION_TOO_OLD",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -196,6 +227,11 @@ var (
 		"ERROR_REASON_REQUEST_TOO_LARGE":       20,
 		"ERROR_REASON_ROUTE_NOT_FOUND":         21,
 		"ERROR_REASON_DEADLINE_EXCEEDED":       22,
+		"ERROR_REASON_JWT_REJECTED":            23,
+		"ERROR_REASON_JWT_REPLAYED":            24,
+		"ERROR_REASON_USER_DISABLED":           25,
+		"ERROR_REASON_MEMBER_NOT_FOUND":        26,
+		"ERROR_REASON_SESSION_TOO_OLD":         27,
 	}
 )
 
@@ -358,7 +394,7 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xb7\x06\n" +
+	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xda\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12#\n" +
@@ -383,7 +419,12 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x18ERROR_REASON_UNAVAILABLE\x10\x13\x12\"\n" +
 	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\x14\x12 \n" +
 	"\x1cERROR_REASON_ROUTE_NOT_FOUND\x10\x15\x12\"\n" +
-	"\x1eERROR_REASON_DEADLINE_EXCEEDED\x10\x16B\x91\x04\x92A\xd1\x03\x12n\n" +
+	"\x1eERROR_REASON_DEADLINE_EXCEEDED\x10\x16\x12\x1d\n" +
+	"\x19ERROR_REASON_JWT_REJECTED\x10\x17\x12\x1d\n" +
+	"\x19ERROR_REASON_JWT_REPLAYED\x10\x18\x12\x1e\n" +
+	"\x1aERROR_REASON_USER_DISABLED\x10\x19\x12!\n" +
+	"\x1dERROR_REASON_MEMBER_NOT_FOUND\x10\x1a\x12 \n" +
+	"\x1cERROR_REASON_SESSION_TOO_OLD\x10\x1bB\x91\x04\x92A\xd1\x03\x12n\n" +
 	"\tOriel API\x12]Embedded analytics for SaaS vendors. Every call carries `Authorization: Bearer <credential>`.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xb8\x01\n" +
 	"\adefault\x12\xac\x01\n" +
 	"\x85\x01An error: `{\"error\": {\"code\", \"status\", \"message\", \"details\"}}`; details carry a google.rpc.ErrorInfo whose reason is an ErrorReason.\x12\"\n" +
