@@ -30,6 +30,7 @@ import (
 
 	"github.com/oriel-dev/oriel/gen"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
+	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
 	"github.com/oriel-dev/oriel/platform/requestid"
@@ -39,6 +40,7 @@ import (
 type Config struct {
 	Addr         string        `name:"addr" help:"Address of the REST edge." default:":8080"`
 	TenantAddr   string        `name:"tenant-addr" help:"gRPC address of the tenant service." default:"localhost:9101"`
+	IdentityAddr string        `name:"identity-addr" help:"gRPC address of the identity service." default:"localhost:9102"`
 	CallTimeout  time.Duration `name:"call-timeout" help:"The longest any call may take before the edge answers 504." default:"30s"`
 	MaxBodyBytes int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
@@ -48,8 +50,8 @@ type Config struct {
 // Validate reports the first thing wrong with the configuration.
 func (c Config) Validate() error {
 	switch {
-	case c.Addr == "" || c.TenantAddr == "":
-		return errors.New("--addr and --tenant-addr are required")
+	case c.Addr == "" || c.TenantAddr == "" || c.IdentityAddr == "":
+		return errors.New("--addr, --tenant-addr and --identity-addr are required")
 	case c.CallTimeout <= 0:
 		return errors.New("--call-timeout must be > 0")
 	case c.MaxBodyBytes <= 0:
@@ -115,9 +117,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	for _, b := range []struct {
 		name     string
 		addr     string
-		register func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+		register []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
 	}{
-		{"tenant", cfg.TenantAddr, tenantv1.RegisterTenantServiceHandler},
+		{"identity", cfg.IdentityAddr, []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+			identityv1.RegisterIdentityProviderServiceHandler,
+			identityv1.RegisterDirectoryServiceHandler,
+			identityv1.RegisterServiceAccountServiceHandler,
+			identityv1.RegisterTokenServiceHandler,
+		}},
+		{"tenant", cfg.TenantAddr, []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+			tenantv1.RegisterTenantServiceHandler,
+		}},
 	} {
 		conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -125,9 +135,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("dial %s service at %s: %w", b.name, b.addr, err)
 		}
 		g.backends = append(g.backends, backend{name: b.name, conn: conn})
-		if err := b.register(ctx, mux, conn); err != nil {
-			g.Close()
-			return nil, fmt.Errorf("register %s service: %w", b.name, err)
+		for _, register := range b.register {
+			if err := register(ctx, mux, conn); err != nil {
+				g.Close()
+				return nil, fmt.Errorf("register %s service: %w", b.name, err)
+			}
 		}
 	}
 

@@ -83,6 +83,8 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 
 	cfg.Addr = "127.0.0.1:0"
 	cfg.TenantAddr = lis.Addr().String()
+	// Identity is not under test here; the stand-in serves health for it too.
+	cfg.IdentityAddr = lis.Addr().String()
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}

@@ -14,12 +14,15 @@ import (
 
 // devCmd is `oriel dev`: the whole stack in one process on embedded defaults.
 type devCmd struct {
-	DataDir        string `name:"data-dir" help:"Where the embedded databases and the admin key live." default:".oriel" type:"path"`
-	Addr           string `name:"addr" help:"Address of the REST edge." default:"127.0.0.1:8080" env:"ORIEL_DEV_ADDR"`
-	TenantGRPCAddr string `name:"tenant-grpc-addr" help:"gRPC address of the tenant service." default:"127.0.0.1:9101"`
-	TenantHTTPAddr string `name:"tenant-http-addr" help:"Metrics and probes address of the tenant service." default:"127.0.0.1:9201"`
-	DatabaseURL    string `name:"database-url" help:"Use this PostgreSQL (one schema per service) instead of SQLite files in --data-dir."`
-	LogLevel       string `name:"log-level" help:"debug, info, warn or error." enum:"debug,info,warn,error" default:"warn"`
+	DataDir          string `name:"data-dir" help:"Where the embedded databases and the admin key live." default:".oriel" type:"path"`
+	Addr             string `name:"addr" help:"Address of the REST edge." default:"127.0.0.1:8080" env:"ORIEL_DEV_ADDR"`
+	TenantGRPCAddr   string `name:"tenant-grpc-addr" help:"gRPC address of the tenant service." default:"127.0.0.1:9101"`
+	TenantHTTPAddr   string `name:"tenant-http-addr" help:"Metrics and probes address of the tenant service." default:"127.0.0.1:9201"`
+	IdentityGRPCAddr string `name:"identity-grpc-addr" help:"gRPC address of the identity service." default:"127.0.0.1:9102"`
+	IdentityHTTPAddr string `name:"identity-http-addr" help:"Metrics and probes address of the identity service." default:"127.0.0.1:9202"`
+	DatabaseURL      string `name:"database-url" help:"Use this PostgreSQL (one schema per service) instead of SQLite files in --data-dir."`
+	RedisURL         string `name:"redis-url" help:"Keep embed sessions in this Redis instead of in process memory."`
+	LogLevel         string `name:"log-level" help:"debug, info, warn or error." enum:"debug,info,warn,error" default:"warn"`
 }
 
 // Run starts the stack, prints how to reach it, and serves until interrupted.
@@ -31,12 +34,15 @@ func (c *devCmd) Run(out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stack, err := devstack.Start(ctx, devstack.Config{
-		DataDir:        c.DataDir,
-		DatabaseURL:    c.DatabaseURL,
-		AdminKey:       os.Getenv("ORIEL_BOOTSTRAP_ADMIN_KEY"),
-		GatewayAddr:    c.Addr,
-		TenantGRPCAddr: c.TenantGRPCAddr,
-		TenantHTTPAddr: c.TenantHTTPAddr,
+		DataDir:          c.DataDir,
+		DatabaseURL:      c.DatabaseURL,
+		AdminKey:         os.Getenv("ORIEL_BOOTSTRAP_ADMIN_KEY"),
+		RedisURL:         c.RedisURL,
+		GatewayAddr:      c.Addr,
+		TenantGRPCAddr:   c.TenantGRPCAddr,
+		TenantHTTPAddr:   c.TenantHTTPAddr,
+		IdentityGRPCAddr: c.IdentityGRPCAddr,
+		IdentityHTTPAddr: c.IdentityHTTPAddr,
 	}, log)
 	if err != nil {
 		return err
@@ -66,8 +72,9 @@ func printBanner(out io.Writer, c *devCmd, s *devstack.Stack) {
 
   REST edge      %s
   OpenAPI        %s/openapi.json
+  gRPC identity  %s
   gRPC tenant    %s   (grpcurl -plaintext %s list)
-  metrics        http://%s/metrics
+  metrics        http://%s/metrics, http://%s/metrics
 
   Admin API key  %s
                  (%s)
@@ -75,6 +82,6 @@ func printBanner(out io.Writer, c *devCmd, s *devstack.Stack) {
   export ORIEL_API_KEY=%s
 
 Press Ctrl+C to stop; data survives restarts.
-`, store, s.GatewayURL, s.GatewayURL, s.TenantGRPCAddr, s.TenantGRPCAddr, s.TenantHTTPAddr,
+`, store, s.GatewayURL, s.GatewayURL, s.IdentityGRPCAddr, s.TenantGRPCAddr, s.TenantGRPCAddr, s.IdentityHTTPAddr, s.TenantHTTPAddr,
 		s.AdminKey, keyNote, s.AdminKey)
 }

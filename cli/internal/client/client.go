@@ -13,7 +13,6 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -30,9 +29,10 @@ const UserAgent = "oriel-cli"
 // tenants is far below it.
 const maxResponseBytes = 64 << 20
 
-// ErrInvalidName is wrapped by the error returned for a resource name the client will not
-// put into a URL.
-var ErrInvalidName = errors.New("invalid tenant name")
+// ErrInvalidName is matched (errors.Is) by the error returned for a resource name the
+// client will not put into a URL; the error's text names the kind of resource and the
+// shape it wants.
+var ErrInvalidName = errors.New("invalid resource name")
 
 // Client calls the REST edge. It is safe for concurrent use.
 type Client struct {
@@ -227,24 +227,16 @@ func (c *Client) AllTenantEvents(ctx context.Context, req *tenantv1.ListTenantEv
 	}
 }
 
-// tenantIDChars are the characters an id may have to be put in a URL as it is. The edge
-// applies the real rules and names the field when they are broken; this only keeps
-// slashes, dots, colons and escapes from turning a name into another route.
-var tenantIDChars = regexp.MustCompile(`^[A-Za-z0-9_~-]+$`)
-
 // tenantPath maps `tenants/{id}` to its REST path. wildcard allows `tenants/-`, which
 // only collection-style methods (ListTenantEvents) accept.
 func tenantPath(name string, wildcard bool) (string, error) {
-	id, ok := strings.CutPrefix(name, "tenants/")
-	switch {
-	case name == "":
-		return "", fmt.Errorf("%w: the name is empty; want tenants/<id>, e.g. tenants/acme", ErrInvalidName)
-	case !ok || !tenantIDChars.MatchString(id):
-		return "", fmt.Errorf("%w %q: want tenants/<id>, e.g. tenants/acme", ErrInvalidName, name)
-	case id == "-" && !wildcard:
-		return "", fmt.Errorf("%w %q: tenants/- (every tenant) is accepted only when listing events", ErrInvalidName, name)
+	if wildcard && name == "tenants/-" {
+		return "/v1/tenants/-", nil
 	}
-	return "/v1/tenants/" + url.PathEscape(id), nil
+	if name == "tenants/-" {
+		return "", &nameError{fmt.Sprintf("invalid tenant name %q: tenants/- (every tenant) is accepted only when listing events", name)}
+	}
+	return tenantNames.path(name)
 }
 
 func setIf(q url.Values, key, value string) {

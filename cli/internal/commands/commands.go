@@ -1,5 +1,6 @@
-// Package commands holds the `oriel` CLI's client commands (tenants, regions, keys) as kong
-// command structs, and Main, which parses and runs a command line with injectable output
+// Package commands holds the `oriel` CLI's client commands (tenants, regions, identity:
+// providers, users, groups, role bindings, service accounts, keys, embed tokens; and the
+// offline `jwt` helpers) as kong command structs, and Main, which parses and runs a command line with injectable output
 // streams so that tests run the real CLI in-process.
 package commands
 
@@ -20,9 +21,16 @@ import (
 
 // Commands are the client commands; cmd/oriel embeds them beside `oriel dev`.
 type Commands struct {
-	Tenants TenantsCmd `cmd:"" help:"Create, inspect, change, deactivate and reactivate tenants."`
-	Regions RegionsCmd `cmd:"" help:"Show the regions tenants can be created in."`
-	Keys    KeysCmd    `cmd:"" help:"Make API keys (offline)."`
+	Tenants         TenantsCmd         `cmd:"" help:"Create, inspect, change, deactivate and reactivate tenants."`
+	Regions         RegionsCmd         `cmd:"" help:"Show the regions tenants can be created in."`
+	Idps            IdpsCmd            `cmd:"" help:"Register the JWT single sign-on a tenant trusts, and try tokens against it."`
+	Users           UsersCmd           `cmd:"" help:"Show, disable and enable a tenant's users (created at their first token exchange)."`
+	Groups          GroupsCmd          `cmd:"" help:"Manage a tenant's groups (values of the JWT's groups claim)."`
+	RoleBindings    RoleBindingsCmd    `cmd:"" name:"role-bindings" help:"Give users or groups a tenant role: admin, developer or viewer."`
+	ServiceAccounts ServiceAccountsCmd `cmd:"" name:"service-accounts" help:"Manage machine identities with scopes, for the platform or one tenant."`
+	Keys            KeysCmd            `cmd:"" help:"Create, list and revoke service accounts' API keys; generate a bootstrap key offline."`
+	Token           TokenCmd           `cmd:"" help:"Exchange a user's JWT for an embed token; introspect, refresh and revoke embed tokens."`
+	JWT             JWTCmd             `cmd:"" name:"jwt" help:"Make a signing key pair and sign users' JWTs, as an ISV's backend does (offline)."`
 }
 
 // Exit codes. kong's own usage code (80) is mapped to 2, which is what shells and scripts
@@ -55,8 +63,9 @@ func Main(app any, args []string, stdout, stderr io.Writer) (code int) {
 	parser, err := kong.New(app,
 		kong.Name("oriel"),
 		kong.Description("Oriel: embedded analytics for SaaS vendors.\n\n"+
-			"`oriel dev` runs the whole stack locally and prints an admin API key; the other "+
-			"commands call a running REST edge (--addr) with an API key (--api-key or ORIEL_API_KEY)."),
+			"`oriel dev` runs the whole stack locally and prints an admin API key; `oriel jwt` and "+
+			"`oriel keys generate` work offline; the other commands call a running REST edge (--addr) "+
+			"with an API key (--api-key or ORIEL_API_KEY)."),
 		kong.DefaultEnvars("ORIEL"),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitPanic{c}) }),
@@ -132,7 +141,7 @@ func printError(w io.Writer, err error) {
 // --output json`). They are not on the root because `oriel dev` has its own --addr.
 type ClientFlags struct {
 	Addr    string        `name:"addr" group:"connection" default:"http://localhost:8080" help:"Base URL of the REST edge (a loopback host:port means http)."`
-	APIKey  string        `name:"api-key" group:"connection" placeholder:"KEY" help:"API key (oriel_sk_…). Prefer the environment variable: flags show in process lists."`
+	APIKey  string        `name:"api-key" group:"connection" placeholder:"KEY" help:"API key (oriel_sk_…), or an embed token (oriel_et_…) to call as its user. Prefer the environment variable: flags show in process lists."`
 	Output  string        `name:"output" short:"o" group:"connection" enum:"table,json" default:"table" help:"Output format: table or json."`
 	Timeout time.Duration `name:"timeout" group:"connection" default:"30s" help:"How long the whole command may take; 0 means no limit."`
 }
@@ -148,16 +157,41 @@ type Session struct {
 	Stdout, Stderr io.Writer
 
 	timeout time.Duration
+	hasKey  bool
 }
+
+// errNoAPIKey is what a command that needs an API key says when none was given.
+var errNoAPIKey = errors.New("no API key: pass --api-key or set ORIEL_API_KEY (`oriel dev` prints the admin key)")
 
 // ProvideSession checks the client flags and builds the Session for a command's Run. kong
 // calls it only for commands that take a *Session, so `oriel keys generate` never needs a
 // key.
 func (f *ClientFlags) ProvideSession(kctx *kong.Context) (*Session, error) {
-	key := strings.TrimSpace(f.APIKey) // key files usually end with a newline
-	if key == "" {
-		return nil, errors.New("no API key: pass --api-key or set ORIEL_API_KEY (`oriel dev` prints the admin key)")
+	s, err := f.session(kctx)
+	if err != nil {
+		return nil, err
 	}
+	if !s.hasKey {
+		return nil, errNoAPIKey
+	}
+	return s, nil
+}
+
+// KeylessSession is a Session whose API key may be missing, for a command whose
+// credential can be something else: `oriel token exchange --as-user` sends the user's JWT.
+type KeylessSession struct{ *Session }
+
+// ProvideKeylessSession builds the KeylessSession of commands that take one.
+func (f *ClientFlags) ProvideKeylessSession(kctx *kong.Context) (*KeylessSession, error) {
+	s, err := f.session(kctx)
+	if err != nil {
+		return nil, err
+	}
+	return &KeylessSession{s}, nil
+}
+
+func (f *ClientFlags) session(kctx *kong.Context) (*Session, error) {
+	key := strings.TrimSpace(f.APIKey) // key files usually end with a newline
 	if f.Timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %s", f.Timeout)
 	}
@@ -167,6 +201,7 @@ func (f *ClientFlags) ProvideSession(kctx *kong.Context) (*Session, error) {
 		Stdout:  kctx.Stdout,
 		Stderr:  kctx.Stderr,
 		timeout: f.Timeout,
+		hasKey:  key != "",
 	}, nil
 }
 

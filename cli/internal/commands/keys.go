@@ -7,9 +7,15 @@ import (
 	"github.com/oriel-dev/oriel/platform/auth"
 )
 
-// KeysCmd is `oriel keys`.
+// KeysCmd is `oriel keys`: service accounts' API keys, and the offline generator of the
+// bootstrap admin key.
 type KeysCmd struct {
-	Generate KeysGenerateCmd `cmd:"" help:"Print a new random API key, e.g. for ORIEL_BOOTSTRAP_ADMIN_KEY in production."`
+	ClientFlags `embed:""`
+
+	Create   KeysCreateCmd   `cmd:"" help:"Create an API key for a service account and show its secret, once."`
+	List     KeysListCmd     `cmd:"" help:"List a service account's keys (never their secrets)."`
+	Revoke   KeysRevokeCmd   `cmd:"" help:"Revoke a key at once (services may accept it from cache for a few more seconds)."`
+	Generate KeysGenerateCmd `cmd:"" help:"Print a new random API key, e.g. for ORIEL_BOOTSTRAP_ADMIN_KEY in production (offline: no edge, no key)."`
 }
 
 // KeysGenerateCmd is `oriel keys generate`. It makes the key locally (no network, no

@@ -60,22 +60,7 @@ func (f *settingsFlags) settings() *tenantv1.TenantSettings {
 // parseLabels reads KEY=VALUE pairs. Checking the syntax here makes a typo a usage error;
 // the key and value rules are the server's.
 func parseLabels(pairs []string) (map[string]string, error) {
-	if len(pairs) == 0 {
-		return nil, nil
-	}
-	labels := make(map[string]string, len(pairs))
-	for _, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		switch {
-		case !ok || k == "":
-			return nil, fmt.Errorf("--label %q: want KEY=VALUE, e.g. plan=gold", p)
-		}
-		if _, dup := labels[k]; dup {
-			return nil, fmt.Errorf("--label %q: label %q is given twice", p, k)
-		}
-		labels[k] = v
-	}
-	return labels, nil
+	return parsePairs("--label", pairs, "plan=gold")
 }
 
 // nonEmpty drops empty values, so that `--allowed-origin ""` means "none".

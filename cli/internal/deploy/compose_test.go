@@ -101,7 +101,7 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	want := []string{"gateway", "postgres", "redis", "tenant", "tenant-migrate"}
+	want := []string{"gateway", "identity", "identity-migrate", "postgres", "redis", "tenant", "tenant-migrate"}
 	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
 		t.Fatalf("services %v, want %v", got, want)
 	}
@@ -109,9 +109,11 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 
 	// Every Oriel service runs a binary from the one image, with settings it accepts.
 	required := map[string][]string{
-		"tenant-migrate": {"ORIEL_DATABASE_URL"},
-		"tenant":         {"ORIEL_DATABASE_URL", "ORIEL_BOOTSTRAP_ADMIN_KEY", "ORIEL_GRPC_ADDR"},
-		"gateway":        {"ORIEL_ADDR", "ORIEL_TENANT_ADDR"},
+		"identity-migrate": {"ORIEL_DATABASE_URL"},
+		"identity":         {"ORIEL_DATABASE_URL", "ORIEL_REDIS_URL", "ORIEL_BOOTSTRAP_ADMIN_KEY", "ORIEL_GRPC_ADDR"},
+		"tenant-migrate":   {"ORIEL_DATABASE_URL"},
+		"tenant":           {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_GRPC_ADDR"},
+		"gateway":          {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR"},
 	}
 	helps := map[string]string{}
 	for name, needs := range required {
@@ -150,9 +152,14 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 			t.Errorf("%s should depend on %s (%s), got %+v", svc, on, condition, p.Services[svc].DependsOn)
 		}
 	}
+	dependsOn("identity-migrate", "postgres", types.ServiceConditionHealthy)
+	dependsOn("identity", "identity-migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("identity", "redis", types.ServiceConditionHealthy)
 	dependsOn("tenant-migrate", "postgres", types.ServiceConditionHealthy)
 	dependsOn("tenant", "tenant-migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("tenant", "identity", types.ServiceConditionStarted)
 	dependsOn("gateway", "tenant", types.ServiceConditionStarted)
+	dependsOn("gateway", "identity", types.ServiceConditionStarted)
 	for _, name := range []string{"postgres", "redis"} {
 		if p.Services[name].HealthCheck == nil {
 			t.Errorf("%s has no healthcheck, so nothing can wait for it", name)
@@ -169,8 +176,18 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	if pass, _ := dbURL.User.Password(); pass != *pg["POSTGRES_PASSWORD"] {
 		t.Error("ORIEL_DATABASE_URL's password is not POSTGRES_PASSWORD")
 	}
-	if got, grpcAddr := *p.Services["gateway"].Environment["ORIEL_TENANT_ADDR"], *p.Services["tenant"].Environment["ORIEL_GRPC_ADDR"]; got != "tenant"+grpcAddr {
-		t.Errorf("gateway dials %s, but tenant listens on %s", got, grpcAddr)
+	for _, dial := range []struct{ from, env, to string }{
+		{"gateway", "ORIEL_TENANT_ADDR", "tenant"},
+		{"gateway", "ORIEL_IDENTITY_ADDR", "identity"},
+		{"tenant", "ORIEL_IDENTITY_ADDR", "identity"},
+	} {
+		got, listen := *p.Services[dial.from].Environment[dial.env], *p.Services[dial.to].Environment["ORIEL_GRPC_ADDR"]
+		if got != dial.to+listen {
+			t.Errorf("%s dials %s at %s, but it listens on %s", dial.from, dial.to, got, listen)
+		}
+	}
+	if redisURL, _ := url.Parse(*p.Services["identity"].Environment["ORIEL_REDIS_URL"]); redisURL == nil || redisURL.Hostname() != "redis" {
+		t.Errorf("identity's ORIEL_REDIS_URL does not point at the redis service")
 	}
 	published := false
 	for _, port := range p.Services["gateway"].Ports {

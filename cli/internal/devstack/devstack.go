@@ -18,6 +18,7 @@ import (
 	"github.com/oriel-dev/oriel/platform/auth"
 	"github.com/oriel-dev/oriel/platform/server"
 	"github.com/oriel-dev/oriel/platform/sqlstore"
+	"github.com/oriel-dev/oriel/services/identity"
 	"github.com/oriel-dev/oriel/services/tenant"
 )
 
@@ -29,11 +30,15 @@ type Config struct {
 	// DatabaseURL, if set, is a PostgreSQL URL every service uses (each in its own schema)
 	// instead of SQLite files in DataDir.
 	DatabaseURL string
+	// RedisURL, if set, holds embed sessions; otherwise they live in process memory.
+	RedisURL string
 	// AdminKey is the bootstrap admin API key; empty means the one in DataDir/admin.key,
 	// created at first start.
 	AdminKey string
 	// Addresses; empty means a free loopback port.
-	GatewayAddr, TenantGRPCAddr, TenantHTTPAddr string
+	GatewayAddr                        string
+	IdentityGRPCAddr, IdentityHTTPAddr string
+	TenantGRPCAddr, TenantHTTPAddr     string
 	// PurgeInterval of the tenant service; 0 means one minute.
 	PurgeInterval time.Duration
 	// Now is the clock of the services; nil means time.Now.
@@ -50,10 +55,10 @@ type Stack struct {
 	NewAdminKey bool
 	// GatewayURL is the REST edge's base URL, e.g. http://127.0.0.1:8080.
 	GatewayURL string
-	// TenantGRPCAddr is the tenant service's gRPC address.
-	TenantGRPCAddr string
-	// TenantHTTPAddr is the tenant service's metrics and probes address.
-	TenantHTTPAddr string
+	// IdentityGRPCAddr and IdentityHTTPAddr are the identity service's addresses.
+	IdentityGRPCAddr, IdentityHTTPAddr string
+	// TenantGRPCAddr and TenantHTTPAddr are the tenant service's addresses.
+	TenantGRPCAddr, TenantHTTPAddr string
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -65,6 +70,19 @@ func loopback(addr string) string {
 		return "127.0.0.1:0"
 	}
 	return addr
+}
+
+// serverConfig is how every service runs in one process on a developer's machine.
+func serverConfig(grpcAddr, httpAddr string) server.Config {
+	return server.Config{
+		GRPCAddr: loopback(grpcAddr),
+		HTTPAddr: loopback(httpAddr),
+		// One process on one machine: nobody load-balances it.
+		ShutdownDrain:   0,
+		ShutdownTimeout: 5 * time.Second,
+		ReadyInterval:   100 * time.Millisecond,
+		CredentialCache: 5 * time.Second,
+	}
 }
 
 // Start migrates the schemas, starts every service and the edge, and returns once all of
@@ -96,39 +114,61 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	if purgeInterval == 0 {
 		purgeInterval = time.Minute
 	}
-
+	if err := identity.Migrate(ctx, dbURL(identity.Name), log); err != nil {
+		return nil, fmt.Errorf("migrate identity: %w", err)
+	}
 	if err := tenant.Migrate(ctx, dbURL(tenant.Name), log); err != nil {
 		return nil, fmt.Errorf("migrate tenant: %w", err)
 	}
+
+	var started []*server.Server
+	fail := func(err error) (*Stack, error) {
+		for _, s := range started {
+			err = errors.Join(err, closeUnstarted(s))
+		}
+		return nil, err
+	}
+	// Identity first: it checks every other service's credentials.
+	identityCfg := serverConfig(cfg.IdentityGRPCAddr, cfg.IdentityHTTPAddr)
+	identityCfg.BootstrapAdminKey = st.AdminKey
+	identitySrv, err := identity.Config{
+		Server:   identityCfg,
+		Database: sqlstore.Config{URL: dbURL(identity.Name), MaxConns: 16},
+		RedisURL: cfg.RedisURL,
+		DevMode:  true,
+		Now:      cfg.Now,
+	}.Complete(ctx, log.With("service", identity.Name))
+	if err != nil {
+		return fail(fmt.Errorf("identity service: %w", err))
+	}
+	started = append(started, identitySrv)
+	st.IdentityGRPCAddr, st.IdentityHTTPAddr = identitySrv.GRPCAddr(), identitySrv.HTTPAddr()
+
+	tenantCfg := serverConfig(cfg.TenantGRPCAddr, cfg.TenantHTTPAddr)
+	tenantCfg.IdentityAddr = st.IdentityGRPCAddr
 	tenantSrv, err := tenant.Config{
-		Server: server.Config{
-			GRPCAddr:          loopback(cfg.TenantGRPCAddr),
-			HTTPAddr:          loopback(cfg.TenantHTTPAddr),
-			BootstrapAdminKey: st.AdminKey,
-			// One process on a developer's machine: nobody load-balances it.
-			ShutdownDrain:   0,
-			ShutdownTimeout: 5 * time.Second,
-			ReadyInterval:   100 * time.Millisecond,
-		},
+		Server:        tenantCfg,
 		Database:      sqlstore.Config{URL: dbURL(tenant.Name), MaxConns: 16},
 		Regions:       tenant.DefaultRegions,
 		PurgeInterval: purgeInterval,
 		Now:           cfg.Now,
 	}.Complete(ctx, log.With("service", tenant.Name))
 	if err != nil {
-		return nil, fmt.Errorf("tenant service: %w", err)
+		return fail(fmt.Errorf("tenant service: %w", err))
 	}
+	started = append(started, tenantSrv)
 	st.TenantGRPCAddr, st.TenantHTTPAddr = tenantSrv.GRPCAddr(), tenantSrv.HTTPAddr()
 
 	edge, err := gateway.New(ctx, gateway.Config{
 		Addr:            loopback(cfg.GatewayAddr),
 		TenantAddr:      st.TenantGRPCAddr,
+		IdentityAddr:    st.IdentityGRPCAddr,
 		CallTimeout:     30 * time.Second,
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 5 * time.Second,
 	}, log.With("service", "gateway"))
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("gateway: %w", err), closeUnstarted(tenantSrv))
+		return fail(fmt.Errorf("gateway: %w", err))
 	}
 	st.GatewayURL = "http://" + strings.Replace(edge.Addr(), "[::]", "localhost", 1)
 
@@ -143,19 +183,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 			mu.Unlock()
 		}
 	}
-	wg.Go(func() { record(tenantSrv.Run(runCtx)) })
+	for _, s := range started {
+		wg.Go(func() { record(s.Run(runCtx)) })
+	}
 	wg.Go(func() { record(edge.Run(runCtx)) })
 	go func() { wg.Wait(); close(st.done) }()
 
-	select {
-	case <-tenantSrv.Ready():
-		return st, nil
-	case <-st.done:
-		return nil, fmt.Errorf("devstack: stopped while starting: %w", st.err)
-	case <-ctx.Done():
-		st.Stop()
-		return nil, ctx.Err()
+	for _, s := range started {
+		select {
+		case <-s.Ready():
+		case <-st.done:
+			return nil, fmt.Errorf("devstack: stopped while starting: %w", st.err)
+		case <-ctx.Done():
+			_ = st.Stop()
+			return nil, ctx.Err()
+		}
 	}
+	return st, nil
 }
 
 // closeUnstarted releases a server that was built but never run.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,33 @@ func TestReadmeExamplesWorkAsWritten(t *testing.T) {
 		if !strings.Contains(cliOut, want) {
 			t.Errorf("the CLI examples' output lacks %q:\n%s", want, cliOut)
 		}
+	}
+
+	// The single sign-on walk-through, after the CLI examples as a reader follows them, in
+	// the same environment.
+	ssoOut := runScript(t, root, "export ORIEL_ADDR="+stack.GatewayURL+" ORIEL_API_KEY="+stack.AdminKey+"\n"+
+		localize(readmeSection(t, string(readme), "### Embed a user: single sign-on and embed tokens")))
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^signature +PASSED `),                             // test-token lists each check …
+		regexp.MustCompile(`(?m)^Valid: +yes$`),                                   // … and the verdict
+		regexp.MustCompile(`(?m)^Kind: +EMBED_SESSION$`),                          // the introspected token is a user's …
+		regexp.MustCompile(`(?m)^Roles: +viewer$`),                                // … with the group's role
+		regexp.MustCompile(`(?m)^Attributes: +region=emea$`),                      // … and the claim's attribute
+		regexp.MustCompile(`(?m)^Token: +oriel_et_initech\.\S+$`),                 // the exchange as the user
+		regexp.MustCompile(`(?m)^tenants/initech/users/\S+ +alice +Alice Adams `), // users created just in time
+		regexp.MustCompile(`(?m)^tenants/initech/users/\S+ +bob +Bob Brown `),
+		regexp.MustCompile(`(?m)^Revoked the embed token`),
+		regexp.MustCompile(`(?m)^error: the credential is not valid \(UNAUTHENTICATED, CREDENTIAL_INVALID\)$`), // after revoke
+		regexp.MustCompile(`(?m)^refused, as it should be$`),
+	} {
+		if !want.MatchString(ssoOut) {
+			t.Errorf("the single sign-on walk-through's output lacks %s:\n%s", want, ssoOut)
+		}
+	}
+	// Introspection worked twice before the revoke (by the backend, then by the token
+	// itself), and the revoked token's last call failed: no third success.
+	if n := len(regexp.MustCompile(`(?m)^Kind: +EMBED_SESSION$`).FindAllString(ssoOut, -1)); n != 2 {
+		t.Errorf("the embed token was introspected successfully %d times, want 2 (never after its revocation):\n%s", n, ssoOut)
 	}
 
 	// The error example answers with what the README shows: 400, both fields named.
