@@ -39,6 +39,9 @@ func Open(ctx context.Context, url string) (*redis.Client, error) {
 	// that a Redis that is really down must produce.
 	opts.MaxRetries = 1
 	opts.DialerRetries = 2
+	// RESP2: Oriel uses no RESP3 feature (no client-side caching, no push messages), and
+	// RESP3's per-read push-notification handling costs CPU on every call.
+	opts.Protocol = 2
 	client := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

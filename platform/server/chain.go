@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
@@ -11,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/oriel-dev/oriel/platform/apierr"
@@ -36,14 +38,26 @@ import (
 //  6. authentication: nothing below runs for an unauthenticated caller.
 //  7. validation: after authentication, so anonymous callers cannot probe the rules; before
 //     any handler code runs.
-func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authenticator, selfAuthenticating []string, v *validation.Validator) []grpc.ServerOption {
+func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authenticator, v *validation.Validator, svc Service) []grpc.ServerOption {
+	selfAuthenticating := svc.SelfAuthenticating
 	logger := logging.LoggerFunc(func(ctx context.Context, level logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(level), msg, fields...)
 	})
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	// Quiet methods (introspection, called once for every call of every other service, which
+	// logs that call) log their successes at debug level only; their failures as usual.
+	quietOpts := append(slices.Clone(logOpts), logging.WithLevels(func(c codes.Code) logging.Level {
+		if c == codes.OK {
+			return logging.LevelDebug
+		}
+		return logging.DefaultServerCodeToLevel(c)
+	}))
+	isQuiet := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return slices.Contains(svc.QuietMethods, c.FullMethod())
+	})
 	// Health probes arrive every few seconds from load balancers; logging them drowns the rest.
 	notHealth := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
-		return c.Service != "grpc.health.v1.Health"
+		return c.Service != "grpc.health.v1.Health" && !slices.Contains(svc.QuietMethods, c.FullMethod())
 	})
 	recoveryOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		return apierr.Internal(ctx, log, &recovery.PanicError{Panic: p, Stack: debug.Stack()})
@@ -52,6 +66,7 @@ func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authent
 		grpc.ChainUnaryInterceptor(
 			unaryRequestID(),
 			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(logger, logOpts...), notHealth),
+			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(logger, quietOpts...), isQuiet),
 			metrics.UnaryServerInterceptor(),
 			unaryMaskErrors(log),
 			recovery.UnaryServerInterceptor(recoveryOpt),
@@ -61,6 +76,7 @@ func chain(log *slog.Logger, metrics *grpcprom.ServerMetrics, authn auth.Authent
 		grpc.ChainStreamInterceptor(
 			streamRequestID(),
 			selector.StreamServerInterceptor(logging.StreamServerInterceptor(logger, logOpts...), notHealth),
+			selector.StreamServerInterceptor(logging.StreamServerInterceptor(logger, quietOpts...), isQuiet),
 			metrics.StreamServerInterceptor(),
 			streamMaskErrors(log),
 			recovery.StreamServerInterceptor(recoveryOpt),

@@ -104,6 +104,9 @@ type Service struct {
 	Authenticator auth.Authenticator
 	// SelfAuthenticating are full method names that check their own credential.
 	SelfAuthenticating []string
+	// QuietMethods are full method names whose successful calls are logged at debug level:
+	// internal calls frequent enough to drown the log.
+	QuietMethods []string
 }
 
 // Server is a running service.
@@ -142,7 +145,7 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	registry.MustRegister(metrics)
 
-	opts := append(chain(log, metrics, authn, svc.SelfAuthenticating, validator),
+	opts := append(chain(log, metrics, authn, validator, svc),
 		// Clients (the edge, other services, agents) keep connections open; these bound
 		// how often they may ping and how long an idle connection lives.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

@@ -138,6 +138,7 @@ type options struct {
 	closers  *server.Closers
 	drain    time.Duration
 	svc      *tenants
+	quiet    []string
 }
 
 func testConfig(key string) server.Config {
@@ -175,9 +176,10 @@ func start(t *testing.T, o options) *running {
 				o.register(s)
 			}
 		},
-		Ready:   o.ready,
-		Workers: o.workers,
-		Closers: o.closers,
+		Ready:        o.ready,
+		Workers:      o.workers,
+		Closers:      o.closers,
+		QuietMethods: o.quiet,
 	}, log)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -1074,4 +1076,26 @@ func TestStreamsPassTheSameChain(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestQuietMethodsLogSuccessAtDebugAndFailureAsUsual(t *testing.T) {
+	t.Parallel()
+	r := start(t, options{quiet: []string{"/oriel.tenant.v1.TenantService/GetTenant"}})
+	if _, err := r.getTenant(r.authed(context.Background()), "tenants/acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.getTenant(r.authed(context.Background()), "tenants/bare"); err == nil {
+		t.Fatal("tenants/bare succeeded")
+	}
+	levels := map[string][]string{}
+	for _, rec := range r.logs.records(t) {
+		if rec["msg"] == "finished call" && rec["grpc.method"] == "GetTenant" {
+			code, _ := rec["grpc.code"].(string)
+			level, _ := rec["level"].(string)
+			levels[code] = append(levels[code], level)
+		}
+	}
+	if !slices.Equal(levels["OK"], []string{"DEBUG"}) || len(levels["Internal"]) != 1 || levels["Internal"][0] == "DEBUG" {
+		t.Fatalf("finished-call levels by code = %v; want one DEBUG line for the success and one above DEBUG for the failure", levels)
+	}
 }

@@ -111,6 +111,7 @@ func (c Config) Complete(ctx context.Context, log *slog.Logger) (*server.Server,
 		Closers:            closers,
 		Authenticator:      srv.Authenticator(),
 		SelfAuthenticating: []string{api.ExchangeTokenMethod},
+		QuietMethods:       []string{api.IntrospectTokenMethod},
 	}, log)
 }
 

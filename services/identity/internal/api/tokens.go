@@ -41,6 +41,10 @@ const (
 // credential may be the user's JWT.
 const ExchangeTokenMethod = "/oriel.identity.v1.TokenService/ExchangeToken"
 
+// IntrospectTokenMethod is the full name of IntrospectToken, which every service calls for
+// every call it serves: its successes are logged at debug level only.
+const IntrospectTokenMethod = "/oriel.identity.v1.TokenService/IntrospectToken"
+
 // TokenServer implements TokenService.
 type TokenServer struct {
 	identityv1.UnimplementedTokenServiceServer
