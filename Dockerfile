@@ -8,6 +8,7 @@ WORKDIR /src
 COPY go.work go.work.sum ./
 COPY gen/go.mod gen/go.sum gen/
 COPY platform/go.mod platform/go.sum platform/
+COPY services/content/go.mod services/content/go.sum services/content/
 COPY services/identity/go.mod services/identity/go.sum services/identity/
 COPY services/tenant/go.mod services/tenant/go.sum services/tenant/
 COPY gateway/go.mod gateway/go.sum gateway/
@@ -16,6 +17,7 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
+        ./services/content/cmd/content \
         ./services/identity/cmd/identity \
         ./services/tenant/cmd/tenant \
         ./gateway/cmd/gateway \

@@ -48,6 +48,7 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/oriel-dev/oriel/services/content v0.0.0
 	github.com/oriel-dev/oriel/services/identity v0.0.0
 	github.com/pressly/goose/v3 v3.30.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
@@ -86,3 +87,5 @@ replace github.com/oriel-dev/oriel/gateway => ../gateway
 replace github.com/oriel-dev/oriel/services/tenant => ../services/tenant
 
 replace github.com/oriel-dev/oriel/services/identity => ../services/identity
+
+replace github.com/oriel-dev/oriel/services/content => ../services/content

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/oriel-dev/oriel/gen"
+	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
@@ -41,6 +42,7 @@ type Config struct {
 	Addr         string        `name:"addr" help:"Address of the REST edge." default:":8080"`
 	TenantAddr   string        `name:"tenant-addr" help:"gRPC address of the tenant service." default:"localhost:9101"`
 	IdentityAddr string        `name:"identity-addr" help:"gRPC address of the identity service." default:"localhost:9102"`
+	ContentAddr  string        `name:"content-addr" help:"gRPC address of the content service." default:"localhost:9103"`
 	CallTimeout  time.Duration `name:"call-timeout" help:"The longest any call may take before the edge answers 504." default:"30s"`
 	MaxBodyBytes int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
@@ -50,8 +52,8 @@ type Config struct {
 // Validate reports the first thing wrong with the configuration.
 func (c Config) Validate() error {
 	switch {
-	case c.Addr == "" || c.TenantAddr == "" || c.IdentityAddr == "":
-		return errors.New("--addr, --tenant-addr and --identity-addr are required")
+	case c.Addr == "" || c.TenantAddr == "" || c.IdentityAddr == "" || c.ContentAddr == "":
+		return errors.New("--addr, --tenant-addr, --identity-addr and --content-addr are required")
 	case c.CallTimeout <= 0:
 		return errors.New("--call-timeout must be > 0")
 	case c.MaxBodyBytes <= 0:
@@ -127,6 +129,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		}},
 		{"tenant", cfg.TenantAddr, []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 			tenantv1.RegisterTenantServiceHandler,
+		}},
+		{"content", cfg.ContentAddr, []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+			contentv1.RegisterSpaceServiceHandler,
+			contentv1.RegisterAppServiceHandler,
+			contentv1.RegisterTemplateServiceHandler,
+			contentv1.RegisterRolloutServiceHandler,
 		}},
 	} {
 		conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

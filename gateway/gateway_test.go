@@ -85,6 +85,7 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 	cfg.TenantAddr = lis.Addr().String()
 	// Identity is not under test here; the stand-in serves health for it too.
 	cfg.IdentityAddr = lis.Addr().String()
+	cfg.ContentAddr = lis.Addr().String()
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}

@@ -20,6 +20,8 @@ type devCmd struct {
 	TenantHTTPAddr   string `name:"tenant-http-addr" help:"Metrics and probes address of the tenant service." default:"127.0.0.1:9201"`
 	IdentityGRPCAddr string `name:"identity-grpc-addr" help:"gRPC address of the identity service." default:"127.0.0.1:9102"`
 	IdentityHTTPAddr string `name:"identity-http-addr" help:"Metrics and probes address of the identity service." default:"127.0.0.1:9202"`
+	ContentGRPCAddr  string `name:"content-grpc-addr" help:"gRPC address of the content service." default:"127.0.0.1:9103"`
+	ContentHTTPAddr  string `name:"content-http-addr" help:"Metrics and probes address of the content service." default:"127.0.0.1:9203"`
 	DatabaseURL      string `name:"database-url" help:"Use this PostgreSQL (one schema per service) instead of SQLite files in --data-dir."`
 	RedisURL         string `name:"redis-url" help:"Keep embed sessions in this Redis instead of in process memory."`
 	LogLevel         string `name:"log-level" help:"debug, info, warn or error." enum:"debug,info,warn,error" default:"warn"`
@@ -43,6 +45,8 @@ func (c *devCmd) Run(out io.Writer) error {
 		TenantHTTPAddr:   c.TenantHTTPAddr,
 		IdentityGRPCAddr: c.IdentityGRPCAddr,
 		IdentityHTTPAddr: c.IdentityHTTPAddr,
+		ContentGRPCAddr:  c.ContentGRPCAddr,
+		ContentHTTPAddr:  c.ContentHTTPAddr,
 	}, log)
 	if err != nil {
 		return err
@@ -74,7 +78,8 @@ func printBanner(out io.Writer, c *devCmd, s *devstack.Stack) {
   OpenAPI        %s/openapi.json
   gRPC identity  %s
   gRPC tenant    %s   (grpcurl -plaintext %s list)
-  metrics        http://%s/metrics, http://%s/metrics
+  gRPC content   %s
+  metrics        http://%s/metrics, http://%s/metrics, http://%s/metrics
 
   Admin API key  %s
                  (%s)
@@ -82,6 +87,7 @@ func printBanner(out io.Writer, c *devCmd, s *devstack.Stack) {
   export ORIEL_API_KEY=%s
 
 Press Ctrl+C to stop; data survives restarts.
-`, store, s.GatewayURL, s.GatewayURL, s.IdentityGRPCAddr, s.TenantGRPCAddr, s.TenantGRPCAddr, s.IdentityHTTPAddr, s.TenantHTTPAddr,
+`, store, s.GatewayURL, s.GatewayURL, s.IdentityGRPCAddr, s.TenantGRPCAddr, s.TenantGRPCAddr, s.ContentGRPCAddr,
+		s.IdentityHTTPAddr, s.TenantHTTPAddr, s.ContentHTTPAddr,
 		s.AdminKey, keyNote, s.AdminKey)
 }

@@ -101,7 +101,7 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	want := []string{"gateway", "identity", "identity-migrate", "postgres", "redis", "tenant", "tenant-migrate"}
+	want := []string{"content", "content-migrate", "gateway", "identity", "identity-migrate", "postgres", "redis", "tenant", "tenant-migrate"}
 	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
 		t.Fatalf("services %v, want %v", got, want)
 	}
@@ -113,7 +113,9 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 		"identity":         {"ORIEL_DATABASE_URL", "ORIEL_REDIS_URL", "ORIEL_BOOTSTRAP_ADMIN_KEY", "ORIEL_GRPC_ADDR"},
 		"tenant-migrate":   {"ORIEL_DATABASE_URL"},
 		"tenant":           {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_GRPC_ADDR"},
-		"gateway":          {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR"},
+		"content-migrate":  {"ORIEL_DATABASE_URL"},
+		"content":          {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_SERVICE_API_KEY", "ORIEL_GRPC_ADDR"},
+		"gateway":          {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR", "ORIEL_CONTENT_ADDR"},
 	}
 	helps := map[string]string{}
 	for name, needs := range required {
@@ -160,6 +162,9 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	dependsOn("tenant", "identity", types.ServiceConditionStarted)
 	dependsOn("gateway", "tenant", types.ServiceConditionStarted)
 	dependsOn("gateway", "identity", types.ServiceConditionStarted)
+	dependsOn("gateway", "content", types.ServiceConditionStarted)
+	dependsOn("content-migrate", "postgres", types.ServiceConditionHealthy)
+	dependsOn("content", "content-migrate", types.ServiceConditionCompletedSuccessfully)
 	for _, name := range []string{"postgres", "redis"} {
 		if p.Services[name].HealthCheck == nil {
 			t.Errorf("%s has no healthcheck, so nothing can wait for it", name)
@@ -180,6 +185,9 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 		{"gateway", "ORIEL_TENANT_ADDR", "tenant"},
 		{"gateway", "ORIEL_IDENTITY_ADDR", "identity"},
 		{"tenant", "ORIEL_IDENTITY_ADDR", "identity"},
+		{"gateway", "ORIEL_CONTENT_ADDR", "content"},
+		{"content", "ORIEL_IDENTITY_ADDR", "identity"},
+		{"content", "ORIEL_TENANT_ADDR", "tenant"},
 	} {
 		got, listen := *p.Services[dial.from].Environment[dial.env], *p.Services[dial.to].Environment["ORIEL_GRPC_ADDR"]
 		if got != dial.to+listen {

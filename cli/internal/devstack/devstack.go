@@ -18,6 +18,7 @@ import (
 	"github.com/oriel-dev/oriel/platform/auth"
 	"github.com/oriel-dev/oriel/platform/server"
 	"github.com/oriel-dev/oriel/platform/sqlstore"
+	"github.com/oriel-dev/oriel/services/content"
 	"github.com/oriel-dev/oriel/services/identity"
 	"github.com/oriel-dev/oriel/services/tenant"
 )
@@ -39,6 +40,7 @@ type Config struct {
 	GatewayAddr                        string
 	IdentityGRPCAddr, IdentityHTTPAddr string
 	TenantGRPCAddr, TenantHTTPAddr     string
+	ContentGRPCAddr, ContentHTTPAddr   string
 	// PurgeInterval of the tenant service; 0 means one minute.
 	PurgeInterval time.Duration
 	// Now is the clock of the services; nil means time.Now.
@@ -59,6 +61,8 @@ type Stack struct {
 	IdentityGRPCAddr, IdentityHTTPAddr string
 	// TenantGRPCAddr and TenantHTTPAddr are the tenant service's addresses.
 	TenantGRPCAddr, TenantHTTPAddr string
+	// ContentGRPCAddr and ContentHTTPAddr are the content service's addresses.
+	ContentGRPCAddr, ContentHTTPAddr string
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -120,6 +124,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	if err := tenant.Migrate(ctx, dbURL(tenant.Name), log); err != nil {
 		return nil, fmt.Errorf("migrate tenant: %w", err)
 	}
+	if err := content.Migrate(ctx, dbURL(content.Name), log); err != nil {
+		return nil, fmt.Errorf("migrate content: %w", err)
+	}
 
 	var started []*server.Server
 	fail := func(err error) (*Stack, error) {
@@ -159,10 +166,28 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	started = append(started, tenantSrv)
 	st.TenantGRPCAddr, st.TenantHTTPAddr = tenantSrv.GRPCAddr(), tenantSrv.HTTPAddr()
 
+	contentCfg := serverConfig(cfg.ContentGRPCAddr, cfg.ContentHTTPAddr)
+	contentCfg.IdentityAddr = st.IdentityGRPCAddr
+	contentSrv, err := content.Config{
+		Server:        contentCfg,
+		Database:      sqlstore.Config{URL: dbURL(content.Name), MaxConns: 16},
+		TenantAddr:    st.TenantGRPCAddr,
+		PurgeInterval: purgeInterval,
+		// One machine, one operator: the admin key follows the tenant service's events.
+		ServiceAPIKey: st.AdminKey,
+		Now:           cfg.Now,
+	}.Complete(ctx, log.With("service", content.Name))
+	if err != nil {
+		return fail(fmt.Errorf("content service: %w", err))
+	}
+	started = append(started, contentSrv)
+	st.ContentGRPCAddr, st.ContentHTTPAddr = contentSrv.GRPCAddr(), contentSrv.HTTPAddr()
+
 	edge, err := gateway.New(ctx, gateway.Config{
 		Addr:            loopback(cfg.GatewayAddr),
 		TenantAddr:      st.TenantGRPCAddr,
 		IdentityAddr:    st.IdentityGRPCAddr,
+		ContentAddr:     st.ContentGRPCAddr,
 		CallTimeout:     30 * time.Second,
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 5 * time.Second,

@@ -169,6 +169,26 @@ const (
 	//	{"reason": "SESSION_TOO_OLD", "domain": "oriel.dev",
 	//	 "metadata": {"max_age": "24h0m0s"}}
 	ErrorReason_ERROR_REASON_SESSION_TOO_OLD ErrorReason = 27
+	// A space still holds apps and cannot be deleted.
+	//
+	//	{"reason": "SPACE_NOT_EMPTY", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "tenants/acme/spaces/sales"}}
+	ErrorReason_ERROR_REASON_SPACE_NOT_EMPTY ErrorReason = 28
+	// A rollout is not in a state that allows the call (e.g. rolling back a running one).
+	//
+	//	{"reason": "ROLLOUT_STATE", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "rollouts/r1", "state": "RUNNING"}}
+	ErrorReason_ERROR_REASON_ROLLOUT_STATE ErrorReason = 29
+	// An app is deleted: undelete it first, or wait for its purge.
+	//
+	//	{"reason": "APP_DELETED", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "tenants/acme/apps/sales"}}
+	ErrorReason_ERROR_REASON_APP_DELETED ErrorReason = 30
+	// A template version lacks a value for a required variable.
+	//
+	//	{"reason": "VARIABLE_REQUIRED", "domain": "oriel.dev",
+	//	 "metadata": {"variable": "schema"}}
+	ErrorReason_ERROR_REASON_VARIABLE_REQUIRED ErrorReason = 31
 )
 
 // Enum value maps for ErrorReason.
@@ -202,6 +222,10 @@ var (
 		25: "ERROR_REASON_USER_DISABLED",
 		26: "ERROR_REASON_MEMBER_NOT_FOUND",
 		27: "ERROR_REASON_SESSION_TOO_OLD",
+		28: "ERROR_REASON_SPACE_NOT_EMPTY",
+		29: "ERROR_REASON_ROLLOUT_STATE",
+		30: "ERROR_REASON_APP_DELETED",
+		31: "ERROR_REASON_VARIABLE_REQUIRED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -232,6 +256,10 @@ var (
 		"ERROR_REASON_USER_DISABLED":           25,
 		"ERROR_REASON_MEMBER_NOT_FOUND":        26,
 		"ERROR_REASON_SESSION_TOO_OLD":         27,
+		"ERROR_REASON_SPACE_NOT_EMPTY":         28,
+		"ERROR_REASON_ROLLOUT_STATE":           29,
+		"ERROR_REASON_APP_DELETED":             30,
+		"ERROR_REASON_VARIABLE_REQUIRED":       31,
 	}
 )
 
@@ -394,7 +422,7 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xda\a\n" +
+	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xde\b\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12#\n" +
@@ -424,7 +452,11 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x19ERROR_REASON_JWT_REPLAYED\x10\x18\x12\x1e\n" +
 	"\x1aERROR_REASON_USER_DISABLED\x10\x19\x12!\n" +
 	"\x1dERROR_REASON_MEMBER_NOT_FOUND\x10\x1a\x12 \n" +
-	"\x1cERROR_REASON_SESSION_TOO_OLD\x10\x1bB\x91\x04\x92A\xd1\x03\x12n\n" +
+	"\x1cERROR_REASON_SESSION_TOO_OLD\x10\x1b\x12 \n" +
+	"\x1cERROR_REASON_SPACE_NOT_EMPTY\x10\x1c\x12\x1e\n" +
+	"\x1aERROR_REASON_ROLLOUT_STATE\x10\x1d\x12\x1c\n" +
+	"\x18ERROR_REASON_APP_DELETED\x10\x1e\x12\"\n" +
+	"\x1eERROR_REASON_VARIABLE_REQUIRED\x10\x1fB\x91\x04\x92A\xd1\x03\x12n\n" +
 	"\tOriel API\x12]Embedded analytics for SaaS vendors. Every call carries `Authorization: Bearer <credential>`.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xb8\x01\n" +
 	"\adefault\x12\xac\x01\n" +
 	"\x85\x01An error: `{\"error\": {\"code\", \"status\", \"message\", \"details\"}}`; details carry a google.rpc.ErrorInfo whose reason is an ErrorReason.\x12\"\n" +

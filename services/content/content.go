@@ -1,0 +1,152 @@
+// Package content is the content service: it owns what a tenant's users see (spaces and
+// their members, apps and their revisions) and what the ISV deploys to many tenants at
+// once (templates and their versions, and rollouts, which its rollout engine drives).
+// Its binary is cmd/content; `oriel dev` runs it in-process through Config.
+package content
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
+	"github.com/oriel-dev/oriel/platform/auth"
+	"github.com/oriel-dev/oriel/platform/server"
+	"github.com/oriel-dev/oriel/platform/sqlstore"
+	"github.com/oriel-dev/oriel/services/content/internal/api"
+	"github.com/oriel-dev/oriel/services/content/internal/purge"
+	"github.com/oriel-dev/oriel/services/content/internal/rollout"
+	"github.com/oriel-dev/oriel/services/content/internal/store"
+)
+
+// Name is the service's name and its PostgreSQL schema.
+const Name = "content"
+
+// Default addresses: gRPC on 9103, metrics and probes on 9203.
+const (
+	DefaultGRPCAddr = ":9103"
+	DefaultHTTPAddr = ":9203"
+)
+
+// DefaultTenantAddr is where the tenant service listens by default.
+const DefaultTenantAddr = "localhost:9101"
+
+// Vars are the defaults the flags of Config refer to.
+var Vars = kong.Vars{"grpc_addr": DefaultGRPCAddr, "http_addr": DefaultHTTPAddr, "tenant_addr": DefaultTenantAddr}
+
+// rolloutLease is how long a replica holds a rollout without renewing its claim: a
+// replica that dies mid-rollout is replaced by another within about this long.
+const rolloutLease = 30 * time.Second
+
+// rolloutPoll is how often an idle replica looks for rollouts to drive.
+const rolloutPoll = time.Second
+
+// Config configures the content service. Its tags are the flags of `content serve`.
+type Config struct {
+	Server   server.Config   `embed:""`
+	Database sqlstore.Config `embed:""`
+	// TenantAddr is the tenant service, which evaluates rollout tenant filters (with the
+	// caller's own credential, so it decides what the caller may list).
+	TenantAddr    string        `name:"tenant-addr" default:"${tenant_addr}" help:"gRPC address of the tenant service, which evaluates rollout tenant filters."`
+	PurgeInterval time.Duration `name:"purge-interval" default:"1m" help:"How often to purge apps deleted longer ago than they may be undeleted (14 days), and to look for tenants the tenant service purged."`
+	// ServiceAPIKey is content's own credential towards the tenant service, whose event log
+	// says which tenants were purged: content learns it from nowhere else.
+	ServiceAPIKey string `name:"service-api-key" help:"A platform API key with tenants.read, with which content follows the tenant service's events and removes the content of purged tenants; --bootstrap-admin-key when empty. Without either, purged tenants keep their content."`
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time `kong:"-"`
+	// Authenticator, if set, checks credentials instead of the identity service at
+	// --identity-addr. Tests give it principals of every kind without minting each one
+	// through identity, whose own tests cover that path.
+	Authenticator auth.Authenticator `kong:"-"`
+}
+
+// Complete validates the configuration, opens the database, dials the tenant service and
+// returns the service ready to Run. It does not migrate: the service reports NOT_SERVING
+// until Migrate has run.
+func (c Config) Complete(ctx context.Context, log *slog.Logger) (*server.Server, error) {
+	if c.PurgeInterval <= 0 {
+		return nil, errors.New("--purge-interval must be > 0")
+	}
+	if c.TenantAddr == "" {
+		return nil, errors.New("--tenant-addr (ORIEL_TENANT_ADDR) is required: rollouts evaluate tenant filters through the tenant service")
+	}
+	if err := c.Server.Validate(); err != nil {
+		return nil, err
+	}
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	closers := &server.Closers{}
+	fail := func(err error) (*server.Server, error) { return nil, errors.Join(err, closers.Close()) }
+
+	db, err := sqlstore.Open(ctx, c.Database.URL, sqlstore.Options{Schema: Name, MaxConns: c.Database.MaxConns})
+	if err != nil {
+		return nil, err
+	}
+	closers.Push("database", func() error { db.Close(); return nil })
+	// Plaintext, as the edge dials the services: transport security is the network's (a
+	// mesh or a private network), and every call still carries its caller's credential.
+	// The client connects lazily, so the tenant service need not be up first.
+	tenantConn, err := grpc.NewClient(c.TenantAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fail(fmt.Errorf("--tenant-addr %s: %w", c.TenantAddr, err))
+	}
+	closers.Push("tenant connection", tenantConn.Close)
+
+	log = log.With("service", Name)
+	st := store.SQL(db)
+	tenants := tenantv1.NewTenantServiceClient(tenantConn)
+	srv := api.New(api.Options{Store: st, Tenants: tenants, Log: log, Now: now})
+	engine := rollout.New(rollout.Options{
+		Store: st, Log: log, Now: now, Owner: workerID(), Lease: rolloutLease, Poll: rolloutPoll,
+	})
+	workers := map[string]server.Worker{
+		"rollouts": engine.Run,
+		"purge":    purge.New(st, log, now, c.PurgeInterval).Run,
+	}
+	if key := cmp.Or(c.ServiceAPIKey, c.Server.BootstrapAdminKey); key != "" {
+		workers["tenant-purge"] = purge.NewTenantFollower(tenants, key, st, log).Every(c.PurgeInterval).Run
+	} else {
+		log.Warn("no --service-api-key: the content of tenants the tenant service purges is kept until one is configured")
+	}
+	s, err := server.New(c.Server, server.Service{
+		Name: Name,
+		Register: func(s *grpc.Server) {
+			contentv1.RegisterSpaceServiceServer(s, api.SpaceServer{Server: srv})
+			contentv1.RegisterAppServiceServer(s, api.AppServer{Server: srv})
+			contentv1.RegisterTemplateServiceServer(s, api.TemplateServer{Server: srv})
+			contentv1.RegisterRolloutServiceServer(s, api.RolloutServer{Server: srv})
+		},
+		Ready:         func(ctx context.Context) (bool, error) { return db.AtHead(ctx, store.Migrations) },
+		Workers:       workers,
+		Closers:       closers,
+		Authenticator: c.Authenticator,
+	}, log)
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// workerID names this replica's rollout leases in the database, so an operator can tell
+// which process drives a rollout.
+func workerID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
+}
+
+// Migrate brings the schema at databaseURL to head.
+func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	return sqlstore.MigrateURL(ctx, databaseURL, Name, store.Migrations, log)
+}
