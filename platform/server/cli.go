@@ -50,3 +50,36 @@ func Main(name, description string, cli any, globals *Globals, vars kong.Vars) {
 		os.Exit(1)
 	}
 }
+
+// Completer is a service's configuration: validated and opened, it is a Server.
+type Completer interface {
+	Complete(ctx context.Context, log *slog.Logger) (*Server, error)
+}
+
+// ServeCmd is every service binary's `serve`: its configuration's flags, completed and
+// run until the process is told to stop.
+type ServeCmd[C Completer] struct {
+	Config C `embed:""`
+}
+
+// Run completes the configuration and serves.
+func (c *ServeCmd[C]) Run(ctx context.Context, log *slog.Logger) error {
+	srv, err := c.Config.Complete(ctx, log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// MigrateCmd is every service binary's `migrate`: bring the schema at --database-url to
+// head with the service's migrations, then exit.
+type MigrateCmd struct {
+	DatabaseURL string `name:"database-url" required:"" help:"postgres://… or sqlite://<path>."`
+	// Migrate is the service's migration, set by its main.
+	Migrate func(ctx context.Context, databaseURL string, log *slog.Logger) error `kong:"-"`
+}
+
+// Run migrates.
+func (c *MigrateCmd) Run(ctx context.Context, log *slog.Logger) error {
+	return c.Migrate(ctx, c.DatabaseURL, log)
+}
