@@ -44,7 +44,9 @@ type Config struct {
 	IdentityAddr string        `name:"identity-addr" help:"gRPC address of the identity service." default:"localhost:9102"`
 	ContentAddr  string        `name:"content-addr" help:"gRPC address of the content service." default:"localhost:9103"`
 	CallTimeout  time.Duration `name:"call-timeout" help:"The longest any call may take before the edge answers 504." default:"30s"`
-	MaxBodyBytes int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
+	// StreamTimeout caps a watch, which streams until what it watches ends.
+	StreamTimeout time.Duration `name:"stream-timeout" help:"The longest a streaming watch (…:watch) may last; clients re-watch after it." default:"1h"`
+	MaxBodyBytes  int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight requests may take to finish at shutdown." default:"20s"`
 }
@@ -54,8 +56,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Addr == "" || c.TenantAddr == "" || c.IdentityAddr == "" || c.ContentAddr == "":
 		return errors.New("--addr, --tenant-addr, --identity-addr and --content-addr are required")
-	case c.CallTimeout <= 0:
-		return errors.New("--call-timeout must be > 0")
+	case c.CallTimeout <= 0 || c.StreamTimeout <= 0:
+		return errors.New("--call-timeout and --stream-timeout must be > 0")
 	case c.MaxBodyBytes <= 0:
 		return errors.New("--max-body-bytes must be > 0")
 	case c.ShutdownTimeout <= 0:
@@ -100,12 +102,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		// Authorization is forwarded by grpc-gateway itself; every other header stays here.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
-		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
-			if key == requestid.MetadataKey {
-				return "X-Request-Id", true
-			}
-			return "", false
-		}),
+		// No service response metadata reaches the client: the request id the services
+		// echo is the one the edge already set as X-Request-Id.
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
 			return metadata.Pairs(requestid.MetadataKey, requestid.FromContext(ctx))
 		}),
@@ -216,7 +215,13 @@ func (g *Gateway) api(next http.Handler) http.Handler {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 
-		ctx, cancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
+		// Watches (AIP's `:watch` custom methods) stream for as long as what they watch
+		// lasts: they get the stream cap, every other call the call cap.
+		limit := g.cfg.CallTimeout
+		if strings.HasSuffix(r.URL.Path, ":watch") {
+			limit = g.cfg.StreamTimeout
+		}
+		ctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/oriel-dev/oriel/gateway"
+	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
@@ -61,6 +62,21 @@ func (b *backend) CreateTenant(context.Context, *tenantv1.CreateTenantRequest) (
 	return &tenantv1.CreateTenantResponse{Tenant: &tenantv1.Tenant{Name: "tenants/acme"}}, nil
 }
 
+// watcher stands in for the content service's WatchRollout, a stream.
+type watcher struct {
+	contentv1.UnimplementedRolloutServiceServer
+	b *backend
+}
+
+func (w *watcher) WatchRollout(_ *contentv1.WatchRolloutRequest, stream grpc.ServerStreamingServer[contentv1.WatchRolloutResponse]) error {
+	w.b.mu.Lock()
+	if d, ok := stream.Context().Deadline(); ok {
+		w.b.deadline = time.Until(d)
+	}
+	w.b.mu.Unlock()
+	return stream.Send(&contentv1.WatchRolloutResponse{Rollout: &contentv1.Rollout{Name: "rollouts/r1"}})
+}
+
 type edge struct {
 	url     string
 	backend *backend
@@ -76,6 +92,7 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 	b := &backend{}
 	gs := grpc.NewServer()
 	tenantv1.RegisterTenantServiceServer(gs, b)
+	contentv1.RegisterRolloutServiceServer(gs, &watcher{b: b})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	go func() { _ = gs.Serve(lis) }()
@@ -88,6 +105,9 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 	cfg.ContentAddr = lis.Addr().String()
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 5 * time.Second
+	}
+	if cfg.StreamTimeout == 0 {
+		cfg.StreamTimeout = time.Minute
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -221,8 +241,25 @@ func TestEdgeForwardsOnlyTheAuthorizationHeader(t *testing.T) {
 	if deadline <= 0 || deadline > 3*time.Second {
 		t.Errorf("the service saw a deadline of %s, want the edge's cap of 3s", deadline)
 	}
+	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 {
+		t.Errorf("X-Request-Id sent %d times: %v", len(ids), ids)
+	}
 	if resp.Header.Get("X-Secret-Header") != "" || resp.Header.Get("Grpc-Metadata-X-Secret-Header") != "" {
 		t.Error("the edge leaked the service's response metadata")
+	}
+}
+
+func TestEdgeGivesWatchesTheStreamCapInsteadOfTheCallCap(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, gateway.Config{CallTimeout: time.Second, StreamTimeout: time.Hour})
+	resp, body := e.do(t, http.MethodGet, "/v1/rollouts/r1:watch", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "rollouts/r1") {
+		t.Fatalf("watch: %d %s", resp.StatusCode, body)
+	}
+	e.backend.mu.Lock()
+	defer e.backend.mu.Unlock()
+	if e.backend.deadline < 30*time.Minute {
+		t.Fatalf("the watch got a deadline of %s; want the stream cap of an hour, not the call cap", e.backend.deadline)
 	}
 }
 

@@ -247,8 +247,37 @@ func setIf(q url.Values, key, value string) {
 
 // do sends one request and decodes a 2xx body into out, or returns an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out proto.Message) error {
+	req, err := c.newRequest(ctx, method, path, query, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err // *url.Error: method, URL (no credentials) and cause
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("%s %s: read response: %w", method, req.URL.Redacted(), err)
+	}
+	if len(respBody) > maxResponseBytes {
+		return fmt.Errorf("%s %s: response larger than %d bytes", method, req.URL.Redacted(), maxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return parseError(resp.StatusCode, resp.Header.Get("X-Request-Id"), respBody)
+	}
+	// Unknown fields are a newer edge's additions, not an error of ours.
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(respBody, out); err != nil {
+		return fmt.Errorf("%s %s: decode response (HTTP %d): %w; body starts: %s", method, req.URL.Redacted(), resp.StatusCode, err, truncate(respBody))
+	}
+	return nil
+}
+
+// newRequest builds a call of the edge: body (if any) as protojson, the client's
+// credential, and the headers every call carries.
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body proto.Message) (*http.Request, error) {
 	if c.baseErr != nil {
-		return c.baseErr
+		return nil, c.baseErr
 	}
 	u := *c.base
 	u.Path += path
@@ -258,13 +287,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		b, err := protojson.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		reqBody = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
@@ -272,24 +301,5 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err // *url.Error: method, URL (no credentials) and cause
-	}
-	defer resp.Body.Close()
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return fmt.Errorf("%s %s: read response: %w", method, u.Redacted(), err)
-	}
-	if len(respBody) > maxResponseBytes {
-		return fmt.Errorf("%s %s: response larger than %d bytes", method, u.Redacted(), maxResponseBytes)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return parseError(resp.StatusCode, resp.Header.Get("X-Request-Id"), respBody)
-	}
-	// Unknown fields are a newer edge's additions, not an error of ours.
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(respBody, out); err != nil {
-		return fmt.Errorf("%s %s: decode response (HTTP %d): %w; body starts: %s", method, u.Redacted(), resp.StatusCode, err, truncate(respBody))
-	}
-	return nil
+	return req, nil
 }

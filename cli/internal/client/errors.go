@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -87,6 +88,11 @@ func parseError(httpStatus int, requestID string, body []byte) *APIError {
 		return e
 	}
 	e.Status, e.Message = doc.Error.Status, doc.Error.Message
+	if e.Status == "" && doc.Error.Code > 0 && doc.Error.Code <= int(code.Code_UNAUTHENTICATED) {
+		// A streaming call's errors are grpc-gateway's stream error objects: a
+		// google.rpc.Status, whose code is the gRPC code's number and which names no status.
+		e.Status = code.Code(doc.Error.Code).String()
+	}
 	for _, raw := range doc.Error.Details {
 		var detail anypb.Any
 		// Detail types this binary does not know are skipped, not fatal.
@@ -118,4 +124,32 @@ func truncate(body []byte) string {
 	}
 	r := []rune(s)
 	return string(r[:maxErrorBodyChars]) + "…"
+}
+
+// httpStatusOf is the HTTP status the edge answers a gRPC status (by name) with, for
+// errors that arrive inside a response that already went out as 200 OK.
+func httpStatusOf(status string) int {
+	switch status {
+	case "CANCELLED":
+		return 499
+	case "INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE":
+		return http.StatusBadRequest
+	case "DEADLINE_EXCEEDED":
+		return http.StatusGatewayTimeout
+	case "NOT_FOUND":
+		return http.StatusNotFound
+	case "ALREADY_EXISTS", "ABORTED":
+		return http.StatusConflict
+	case "PERMISSION_DENIED":
+		return http.StatusForbidden
+	case "UNAUTHENTICATED":
+		return http.StatusUnauthorized
+	case "RESOURCE_EXHAUSTED":
+		return http.StatusTooManyRequests
+	case "UNIMPLEMENTED":
+		return http.StatusNotImplemented
+	case "UNAVAILABLE":
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

@@ -12,6 +12,10 @@ import (
 // colons and escapes from turning a name into another route.
 var idChars = regexp.MustCompile(`^[A-Za-z0-9_~-]+$`)
 
+// versionIDChars are those of a template version's id, which may also hold dots (`1.2.0`);
+// it may not start with one, so that no id is `.` or `..`, which would move the path.
+var versionIDChars = regexp.MustCompile(`^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$`)
+
 // nameKind is one kind of resource name: the collections its segments alternate with
 // ids, in each of the shapes it may take (service accounts live at platform level or in
 // a tenant).
@@ -39,6 +43,20 @@ var (
 		"serviceAccounts/<id> or tenants/<tenant>/serviceAccounts/<id>, e.g. serviceAccounts/backend"}
 	apiKeyNames = nameKind{"API key", [][]string{{"serviceAccounts", "keys"}, {"tenants", "serviceAccounts", "keys"}},
 		"serviceAccounts/<id>/keys/<key> or tenants/<tenant>/serviceAccounts/<id>/keys/<key>"}
+	spaceNames = nameKind{"space", [][]string{{"tenants", "spaces"}},
+		"tenants/<tenant>/spaces/<id>, e.g. tenants/acme/spaces/sales"}
+	spaceMemberNames = nameKind{"space member", [][]string{{"tenants", "spaces", "members"}},
+		"tenants/<tenant>/spaces/<space>/members/<id>, e.g. tenants/acme/spaces/sales/members/g-analysts (from oriel spaces members list)"}
+	appNames = nameKind{"app", [][]string{{"tenants", "apps"}},
+		"tenants/<tenant>/apps/<id>, e.g. tenants/acme/apps/sales"}
+	appRevisionNames = nameKind{"app revision", [][]string{{"tenants", "apps", "revisions"}},
+		"tenants/<tenant>/apps/<app>/revisions/<n>, e.g. tenants/acme/apps/sales/revisions/3"}
+	templateNames = nameKind{"template", [][]string{{"templates"}},
+		"templates/<id>, e.g. templates/sales"}
+	templateVersionNames = nameKind{"template version", [][]string{{"templates", "versions"}},
+		"templates/<template>/versions/<id>, e.g. templates/sales/versions/v1"}
+	rolloutNames = nameKind{"rollout", [][]string{{"rollouts"}},
+		"rollouts/<id>, e.g. rollouts/sales-v1"}
 )
 
 // nameError is a resource name refused before any request; it matches ErrInvalidName.
@@ -61,7 +79,11 @@ func (k nameKind) path(name string) (string, error) {
 		ok := true
 		for i, collection := range shape {
 			id := parts[2*i+1]
-			if parts[2*i] != collection || !idChars.MatchString(id) || id == "-" {
+			chars := idChars
+			if collection == "versions" {
+				chars = versionIDChars
+			}
+			if parts[2*i] != collection || !chars.MatchString(id) || id == "-" {
 				ok = false
 				break
 			}

@@ -1,7 +1,8 @@
 // Package commands holds the `oriel` CLI's client commands (tenants, regions, identity:
-// providers, users, groups, role bindings, service accounts, keys, embed tokens; and the
-// offline `jwt` helpers) as kong command structs, and Main, which parses and runs a command line with injectable output
-// streams so that tests run the real CLI in-process.
+// providers, users, groups, role bindings, service accounts, keys, embed tokens; content:
+// spaces, apps, templates, rollouts; and the offline `jwt` helpers) as kong command
+// structs, and Main, which parses and runs a command line with injectable output streams
+// so that tests run the real CLI in-process.
 package commands
 
 import (
@@ -31,6 +32,10 @@ type Commands struct {
 	Keys            KeysCmd            `cmd:"" help:"Create, list and revoke service accounts' API keys; generate a bootstrap key offline."`
 	Token           TokenCmd           `cmd:"" help:"Exchange a user's JWT for an embed token; introspect, refresh and revoke embed tokens."`
 	JWT             JWTCmd             `cmd:"" name:"jwt" help:"Make a signing key pair and sign users' JWTs, as an ISV's backend does (offline)."`
+	Spaces          SpacesCmd          `cmd:"" help:"Manage a tenant's spaces, where apps live, and their members' roles."`
+	Apps            AppsCmd            `cmd:"" help:"Manage a tenant's apps (dashboards): revisions, copy, export and import, publish."`
+	Templates       TemplatesCmd       `cmd:"" help:"Author templates and their versions once, for every tenant; see which tenants drifted."`
+	Rollouts        RolloutsCmd        `cmd:"" help:"Deploy a template version to many tenants, follow it, cancel it, roll it back."`
 }
 
 // Exit codes. kong's own usage code (80) is mapped to 2, which is what shells and scripts

@@ -189,6 +189,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 		IdentityAddr:    st.IdentityGRPCAddr,
 		ContentAddr:     st.ContentGRPCAddr,
 		CallTimeout:     30 * time.Second,
+		StreamTimeout:   time.Hour,
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 5 * time.Second,
 	}, log.With("service", "gateway"))

@@ -135,6 +135,41 @@ func TestReadmeExamplesWorkAsWritten(t *testing.T) {
 		t.Errorf("the embed token was introspected successfully %d times, want 2 (never after its revocation):\n%s", n, ssoOut)
 	}
 
+	// The rollout walk-through, after the single sign-on one, against the same tenants
+	// (Acme, from "Try it", is a gold tenant too), in the same environment.
+	rolloutOut := runScript(t, root, "export ORIEL_ADDR="+stack.GatewayURL+" ORIEL_API_KEY="+stack.AdminKey+"\n"+
+		localize(readmeSection(t, string(readme), "### Roll a dashboard out to every tenant")))
+	for _, want := range []*regexp.Regexp{
+		// --wait writes a line per change to a log, the last with the final counts.
+		regexp.MustCompile(`(?m)^rollouts/sales-v1: COMPLETED, (\d+)/\d+ done \(succeeded \d+, failed 0, skipped 0, cancelled 0\)$`),
+		regexp.MustCompile(`(?m)^State: +COMPLETED$`),
+		// Every gold tenant got v1, the canary in wave 1.
+		regexp.MustCompile(`(?m)^tenants/acme +1 +SUCCEEDED +tenants/acme/apps/sales +- +1 +-$`),
+		regexp.MustCompile(`(?m)^tenants/hooli +2 +SUCCEEDED +tenants/hooli/apps/sales +- +1 +-$`),
+		regexp.MustCompile(`(?m)^tenants/umbrella +2 +SUCCEEDED +tenants/umbrella/apps/sales +- +1 +-$`),
+		regexp.MustCompile(`(?m)^tenants/wayne +2 +SUCCEEDED +tenants/wayne/apps/sales +- +1 +-$`),
+		// Wayne's edit is drift: deployed revision 1, now at 2.
+		regexp.MustCompile(`(?m)^tenants/wayne/apps/sales +templates/sales/versions/v1 +1 +2$`),
+		// v2 skips Wayne and upgrades the others.
+		regexp.MustCompile(`(?m)^tenants/wayne +1 +SKIPPED +tenants/wayne/apps/sales +- +- +edited since deployed`),
+		regexp.MustCompile(`(?m)^tenants/hooli +1 +SUCCEEDED +tenants/hooli/apps/sales +1 +2 +-$`),
+		regexp.MustCompile(`(?m)^rollouts/sales-v2: COMPLETED, \d+/\d+ done \(succeeded \d+, failed 0, skipped 1, cancelled 0\)$`),
+		// The rollback returns each of them, and ends ROLLED_BACK.
+		regexp.MustCompile(`(?m)^rollouts/sales-v2: ROLLED_BACK, (\d+)/\d+ done \(rolled back \d+, failed 0\)$`),
+		regexp.MustCompile(`(?m)^State: +ROLLED_BACK$`),
+		// Hooli's revisions: v1 deployed, v2 deployed, v1 again by the rollback.
+		regexp.MustCompile(`(?m)^tenants/hooli/apps/sales/revisions/3 +ROLLBACK +templates/sales/versions/v1 +Sales `),
+		regexp.MustCompile(`(?m)^tenants/hooli/apps/sales/revisions/2 +ROLLOUT +templates/sales/versions/v2 +Sales `),
+		regexp.MustCompile(`(?m)^tenants/hooli/apps/sales/revisions/1 +ROLLOUT +templates/sales/versions/v1 +Sales `),
+	} {
+		if !want.MatchString(rolloutOut) {
+			t.Errorf("the rollout walk-through's output lacks %s:\n%s", want, rolloutOut)
+		}
+	}
+	if strings.Contains(rolloutOut, "error:") {
+		t.Errorf("the rollout walk-through printed an error:\n%s", rolloutOut)
+	}
+
 	// The error example answers with what the README shows: 400, both fields named.
 	bad := runScript(t, root, "export ORIEL_API_KEY=$(cat "+filepath.Join(dataDir, "admin.key")+")\n"+errorsExample)
 	for _, want := range []string{`"code":400`, `"status":"INVALID_ARGUMENT"`, `"reason":"INVALID_REQUEST"`,
