@@ -104,6 +104,10 @@ type Service struct {
 	Authenticator auth.Authenticator
 	// SelfAuthenticating are full method names that check their own credential.
 	SelfAuthenticating []string
+	// Draining, if set, is called when shutdown begins, before in-flight calls are waited
+	// for: services with streams that never end by themselves (agent tunnels) end them so
+	// that their clients move to another replica and GracefulStop need not wait them out.
+	Draining func()
 	// QuietMethods are full method names whose successful calls are logged at debug level:
 	// internal calls frequent enough to drown the log.
 	QuietMethods []string
@@ -257,6 +261,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	s.log.Info("shutting down", "drain", s.cfg.ShutdownDrain, "timeout", s.cfg.ShutdownTimeout)
 	s.health.Shutdown() // every service NOT_SERVING, and it stays so
+	if s.svc.Draining != nil {
+		s.svc.Draining()
+	}
 	time.Sleep(s.cfg.ShutdownDrain)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()

@@ -139,6 +139,7 @@ type options struct {
 	drain    time.Duration
 	svc      *tenants
 	quiet    []string
+	draining func()
 }
 
 func testConfig(key string) server.Config {
@@ -180,6 +181,7 @@ func start(t *testing.T, o options) *running {
 		Workers:      o.workers,
 		Closers:      o.closers,
 		QuietMethods: o.quiet,
+		Draining:     o.draining,
 	}, log)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -708,7 +710,8 @@ func TestShutdownOrder(t *testing.T) {
 			record("worker stopped")
 			return nil
 		}},
-		closers: closers,
+		closers:  closers,
+		draining: func() { record("draining (" + listenerClosed() + ")") },
 	})
 	grpcAddr.Store(r.srv.GRPCAddr())
 	<-workerStarted
@@ -773,6 +776,7 @@ func TestShutdownOrder(t *testing.T) {
 	defer mu.Unlock()
 	want := []string{
 		"worker started",
+		"draining (grpc open)", // streams that never end are told to before the wait
 		"slow call finished",
 		"worker stopped",
 		"close cache (grpc closed)", // last pushed, first closed

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 #
-# test-services.sh makes sure the PostgreSQL and Redis that Oriel's tests use
-# (platform/testkit) are reachable, starting or installing them when needed.
+# test-services.sh makes sure the PostgreSQL, Redis and MariaDB that Oriel's
+# tests use (platform/testkit; the datagateway's MySQL sources) are reachable,
+# starting or installing them when needed, and that PostgreSQL can do logical
+# replication (the datagateway's CDC tests).
 #
 # Usage:
 #   vars=$(tools/scripts/test-services.sh) && eval "$vars"   what `make test` does
 #   tools/scripts/test-services.sh stop                       stop the private servers it started
 #
 # STDOUT carries only `export VAR='value'` lines (ORIEL_TEST_POSTGRES_URL,
-# ORIEL_TEST_REDIS_URL), so the caller can eval it; everything else goes to
+# ORIEL_TEST_REDIS_URL, ORIEL_TEST_MYSQL_URL), so the caller can eval it; everything else goes to
 # STDERR. Capture the output before eval: `eval "$(...)"` alone would hide a
 # failure, because eval of an empty string succeeds.
 #
@@ -20,6 +22,18 @@
 #   4. a server of our own, installed with apt-get first if missing (root only).
 #      Our PostgreSQL is a private throwaway cluster (trust auth, no fsync) in
 #      $ORIEL_TEST_SERVICES_DIR, reused by later runs until `stop`.
+#
+# PostgreSQL must run with wal_level=logical and at least 10 replication slots
+# and WAL senders. When the machine's Debian cluster or our private one runs
+# with less, it is reconfigured (ALTER SYSTEM, as postgres over TCP) and
+# restarted: its open connections drop once. A server from
+# ORIEL_TEST_POSTGRES_URL, or one we cannot restart, is only checked, with a
+# warning when it lacks logical replication.
+#
+# MariaDB is always the machine's own on 127.0.0.1:3306 (root logs in over TCP
+# without a password), started when it is down and installed with apt-get when
+# missing (root only); the database `test` is created when missing. ORIEL_TEST_MYSQL_URL
+# in the environment is used as is.
 #
 # Knobs:
 #   ORIEL_TEST_SERVICES_DIR   where private servers live (default /tmp/oriel-test-services-<uid>)
@@ -35,6 +49,11 @@ readonly PG_DEFAULT_PORT=5432
 readonly REDIS_DEFAULT_PORT=6379
 readonly PG_PRIVATE_PORT=55432
 readonly REDIS_PRIVATE_PORT=56379
+readonly MYSQL_PORT=3306
+readonly MARIADBD=/usr/sbin/mariadbd
+# What the CDC tests need: logical decoding, and room for the slots they create at once.
+readonly PG_MIN_REPLICATION_SLOTS=10
+readonly PG_MIN_WAL_SENDERS=10
 readonly START_TIMEOUT=60
 
 STATE_DIR="${ORIEL_TEST_SERVICES_DIR:-/tmp/oriel-test-services-$(id -u)}"
@@ -240,6 +259,7 @@ private_postgres() {
 		port=$(sed -n 4p "$PG_DATA/postmaster.pid")
 		if [[ -n $port ]] && pg_usable "$port"; then
 			log "reusing the private PostgreSQL $version cluster on port $port ($PG_DATA)"
+			ensure_pg_logical "$port" private_pg_restart "$bindir"
 			emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$port")"
 			return 0
 		fi
@@ -262,6 +282,7 @@ private_postgres() {
 			die "initdb failed"
 		fi
 	fi
+	private_pg_logical_conf
 
 	port=$(free_port "$PG_PRIVATE_PORT")
 	log "starting it on 127.0.0.1:$port"
@@ -284,19 +305,126 @@ ensure_postgres() {
 	local port
 	if [[ -n ${ORIEL_TEST_POSTGRES_URL:-} ]]; then
 		log "PostgreSQL: using ORIEL_TEST_POSTGRES_URL from the environment"
+		check_pg_logical_url "$ORIEL_TEST_POSTGRES_URL"
 		return 0
 	fi
 	if [[ $PRIVATE_ONLY != 1 ]]; then
 		if pg_usable "$PG_DEFAULT_PORT"; then
+			ensure_pg_logical "$PG_DEFAULT_PORT" debian_cluster_restart
 			emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$PG_DEFAULT_PORT")"
 			return 0
 		fi
 		if port=$(debian_cluster_port); then
+			ensure_pg_logical "$port" debian_cluster_restart
 			emit ORIEL_TEST_POSTGRES_URL "$(pg_url "$port")"
 			return 0
 		fi
 	fi
 	private_postgres
+}
+
+# pg_query URL SQL prints the single value SQL returns.
+pg_query() {
+	local psql
+	psql=$(psql_bin) || return 1
+	PGCONNECT_TIMEOUT=3 "$psql" -X -w -A -t -q -d "$1" -c "$2" </dev/null 2>/dev/null
+}
+
+# pg_logical_ready URL is true when the server can do what the CDC tests need.
+pg_logical_ready() {
+	local wal_level slots senders
+	wal_level=$(pg_query "$1" 'SHOW wal_level') || return 1
+	slots=$(pg_query "$1" 'SHOW max_replication_slots') || return 1
+	senders=$(pg_query "$1" 'SHOW max_wal_senders') || return 1
+	[[ $wal_level == logical ]] &&
+		((slots >= PG_MIN_REPLICATION_SLOTS && senders >= PG_MIN_WAL_SENDERS))
+}
+
+# check_pg_logical_url warns about a server we were told to use and so must not restart.
+check_pg_logical_url() {
+	psql_bin >/dev/null || return 0
+	pg_logical_ready "$1" && return 0
+	log "warning: the PostgreSQL of ORIEL_TEST_POSTGRES_URL lacks wal_level=logical" \
+		"(or max_replication_slots/max_wal_senders >= 10): the datagateway's replication tests will fail"
+}
+
+# ensure_pg_logical PORT RESTART [ARGS...] gives the server on PORT the settings logical
+# replication needs, then restarts it with RESTART PORT ARGS... and waits for it, because
+# wal_level only changes at a restart. ALTER SYSTEM keeps the settings across later restarts.
+ensure_pg_logical() {
+	local port=$1 restart=$2 url setting value minimum
+	shift 2
+	url=$(pg_url "$port")
+	if ! psql_bin >/dev/null; then
+		log "warning: no psql to check that PostgreSQL on port $port has wal_level=logical"
+		return 0
+	fi
+	pg_logical_ready "$url" && return 0
+	log "configuring PostgreSQL on port $port for logical replication (wal_level=logical)"
+	pg_query "$url" 'ALTER SYSTEM SET wal_level = logical' >/dev/null ||
+		die "ALTER SYSTEM SET wal_level = logical failed on port $port (user postgres must be a superuser)"
+	for setting in max_replication_slots:$PG_MIN_REPLICATION_SLOTS max_wal_senders:$PG_MIN_WAL_SENDERS; do
+		minimum=${setting#*:}
+		setting=${setting%%:*}
+		value=$(pg_query "$url" "SHOW $setting") || value=0
+		if ((value < minimum)); then
+			pg_query "$url" "ALTER SYSTEM SET $setting = $minimum" >/dev/null ||
+				die "ALTER SYSTEM SET $setting failed on port $port"
+		fi
+	done
+	log "restarting PostgreSQL on port $port so that wal_level=logical takes effect"
+	if ! "$restart" "$port" "$@"; then
+		log "warning: could not restart PostgreSQL on port $port; restart it yourself" \
+			"for wal_level=logical, or the datagateway's replication tests will fail"
+		return 0
+	fi
+	if ! wait_for_pg "$port"; then
+		die "PostgreSQL on port $port does not accept logins after its restart"
+	fi
+	pg_logical_ready "$url" || die "PostgreSQL on port $port still lacks wal_level=logical after its restart"
+}
+
+# debian_cluster_restart PORT restarts the machine's Debian cluster that listens on PORT.
+debian_cluster_restart() {
+	local main version conf port
+	command -v pg_ctlcluster >/dev/null || return 1
+	for main in /etc/postgresql/*/main; do
+		version=$(basename "$(dirname "$main")")
+		conf="$main/postgresql.conf"
+		port=$(sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$conf" "$main"/conf.d/*.conf 2>/dev/null | tail -n 1)
+		port=${port:-$PG_DEFAULT_PORT}
+		[[ $port == "$1" ]] || continue
+		if detached "$STATE_DIR/pg_ctlcluster.log" \
+			pg_ctlcluster --skip-systemctl-redirect "$version" main restart; then
+			return 0
+		fi
+		tail_log "$STATE_DIR/pg_ctlcluster.log"
+		return 1
+	done
+	log "no Debian cluster listens on port $1"
+	return 1
+}
+
+# private_pg_restart PORT BINDIR restarts our private cluster with the options it runs with.
+private_pg_restart() {
+	private_pg_logical_conf
+	detached "$PG_DIR/pg_ctl.log" \
+		as_pg_owner "$2/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t "$START_TIMEOUT" -m fast restart ||
+		{
+			tail_log "$PG_DIR/pg_ctl.log" "$PG_DIR/postgres.log"
+			return 1
+		}
+}
+
+# private_pg_logical_conf puts what logical replication needs in the private cluster's config.
+private_pg_logical_conf() {
+	local conf="$PG_DATA/postgresql.conf"
+	[[ -f $conf ]] || return 0
+	grep -q '^# oriel: logical replication' "$conf" && return 0
+	printf '%s\n' '# oriel: logical replication, for the datagateway CDC tests' \
+		'wal_level = logical' \
+		"max_replication_slots = $((PG_MIN_REPLICATION_SLOTS * 2))" \
+		"max_wal_senders = $((PG_MIN_WAL_SENDERS * 2))" >>"$conf"
 }
 
 stop_postgres() {
@@ -416,6 +544,66 @@ stop_redis() {
 	fi
 }
 
+# --- MariaDB ----------------------------------------------------------------
+
+readonly MYSQL_URL="root@tcp(127.0.0.1:$MYSQL_PORT)/test"
+
+# mysql_usable: tests log in as root over TCP without a password, so that is what we probe.
+mysql_usable() {
+	tcp_open "$MYSQL_PORT" || return 1
+	command -v mysql >/dev/null || return 0 # no client to ask: an open port has to do
+	timeout 5 mysql --protocol=tcp -h 127.0.0.1 -P "$MYSQL_PORT" -u root -e 'SELECT 1' </dev/null >/dev/null 2>&1
+}
+
+wait_for_mysql() {
+	local i
+	for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+		mysql_usable && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+start_mariadb() {
+	local log_file="$STATE_DIR/mariadbd.log"
+	is_root || die "MariaDB is not running on 127.0.0.1:$MYSQL_PORT and only root may start it here;" \
+		"start it, or set ORIEL_TEST_MYSQL_URL"
+	log "starting the machine's MariaDB ($MARIADBD)"
+	# Its socket and pid file live here; /run is emptied at boot.
+	install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true
+	if ! detached "$log_file" start-stop-daemon --start --oknodo --background --exec "$MARIADBD"; then
+		tail_log "$log_file"
+		die "MariaDB did not start"
+	fi
+}
+
+ensure_mysql() {
+	if [[ -n ${ORIEL_TEST_MYSQL_URL:-} ]]; then
+		log "MariaDB: using ORIEL_TEST_MYSQL_URL from the environment"
+		return 0
+	fi
+	if ! mysql_usable; then
+		if [[ ! -x $MARIADBD ]]; then
+			apt_install mariadb-server ORIEL_TEST_MYSQL_URL
+		fi
+		# The package's postinst may have started it already.
+		if ! tcp_open "$MYSQL_PORT"; then
+			start_mariadb
+		fi
+		if ! wait_for_mysql; then
+			tail_log "$STATE_DIR/mariadbd.log"
+			die "MariaDB on 127.0.0.1:$MYSQL_PORT does not accept root logins over TCP without a password;" \
+				"fix that or set ORIEL_TEST_MYSQL_URL"
+		fi
+	fi
+	if command -v mysql >/dev/null; then
+		timeout 10 mysql --protocol=tcp -h 127.0.0.1 -P "$MYSQL_PORT" -u root \
+			-e 'CREATE DATABASE IF NOT EXISTS test' </dev/null >&2 ||
+			die "cannot create database test in MariaDB on 127.0.0.1:$MYSQL_PORT"
+	fi
+	emit ORIEL_TEST_MYSQL_URL "$MYSQL_URL"
+}
+
 # --- main -------------------------------------------------------------------
 
 main() {
@@ -425,6 +613,7 @@ main() {
 		lock_state
 		ensure_postgres
 		ensure_redis
+		ensure_mysql
 		;;
 	stop)
 		[[ -d $STATE_DIR ]] || return 0

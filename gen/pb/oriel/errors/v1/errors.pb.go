@@ -189,6 +189,43 @@ const (
 	//	{"reason": "VARIABLE_REQUIRED", "domain": "oriel.dev",
 	//	 "metadata": {"variable": "schema"}}
 	ErrorReason_ERROR_REASON_VARIABLE_REQUIRED ErrorReason = 31
+	// No agent of the connection's pool is connected, or the agent serving a query went
+	// away. Retry: another agent of the pool may serve it.
+	//
+	//	{"reason": "AGENT_UNAVAILABLE", "domain": "oriel.dev",
+	//	 "metadata": {"pool": "default"}}
+	ErrorReason_ERROR_REASON_AGENT_UNAVAILABLE ErrorReason = 32
+	// The data source refused or failed the request (unreachable, bad credentials, a
+	// statement error). The message says why, without credentials.
+	//
+	//	{"reason": "SOURCE_ERROR", "domain": "oriel.dev",
+	//	 "metadata": {"connection": "tenants/acme/connections/erp", "sqlstate": "42P01"}}
+	ErrorReason_ERROR_REASON_SOURCE_ERROR ErrorReason = 33
+	// A statement tried to write: queries are read-only.
+	//
+	//	{"reason": "READ_ONLY", "domain": "oriel.dev",
+	//	 "metadata": {"connection": "tenants/acme/connections/erp"}}
+	ErrorReason_ERROR_REASON_READ_ONLY ErrorReason = 34
+	// A connection is of a kind the call cannot use (e.g. a replication from a MySQL one).
+	//
+	//	{"reason": "CONNECTION_KIND", "domain": "oriel.dev",
+	//	 "metadata": {"connection": "tenants/acme/connections/erp", "kind": "mysql"}}
+	ErrorReason_ERROR_REASON_CONNECTION_KIND ErrorReason = 35
+	// A replicated table has no primary key.
+	//
+	//	{"reason": "PRIMARY_KEY_REQUIRED", "domain": "oriel.dev",
+	//	 "metadata": {"table": "public.events"}}
+	ErrorReason_ERROR_REASON_PRIMARY_KEY_REQUIRED ErrorReason = 36
+	// A resource is still used by another, e.g. a connection by a replication.
+	//
+	//	{"reason": "RESOURCE_IN_USE", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "tenants/acme/connections/erp", "used_by": "tenants/acme/replications/r1"}}
+	ErrorReason_ERROR_REASON_RESOURCE_IN_USE ErrorReason = 37
+	// A replication is not in a state that allows the call.
+	//
+	//	{"reason": "REPLICATION_STATE", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "tenants/acme/replications/r1", "state": "PAUSED"}}
+	ErrorReason_ERROR_REASON_REPLICATION_STATE ErrorReason = 38
 )
 
 // Enum value maps for ErrorReason.
@@ -226,6 +263,13 @@ var (
 		29: "ERROR_REASON_ROLLOUT_STATE",
 		30: "ERROR_REASON_APP_DELETED",
 		31: "ERROR_REASON_VARIABLE_REQUIRED",
+		32: "ERROR_REASON_AGENT_UNAVAILABLE",
+		33: "ERROR_REASON_SOURCE_ERROR",
+		34: "ERROR_REASON_READ_ONLY",
+		35: "ERROR_REASON_CONNECTION_KIND",
+		36: "ERROR_REASON_PRIMARY_KEY_REQUIRED",
+		37: "ERROR_REASON_RESOURCE_IN_USE",
+		38: "ERROR_REASON_REPLICATION_STATE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -260,6 +304,13 @@ var (
 		"ERROR_REASON_ROLLOUT_STATE":           29,
 		"ERROR_REASON_APP_DELETED":             30,
 		"ERROR_REASON_VARIABLE_REQUIRED":       31,
+		"ERROR_REASON_AGENT_UNAVAILABLE":       32,
+		"ERROR_REASON_SOURCE_ERROR":            33,
+		"ERROR_REASON_READ_ONLY":               34,
+		"ERROR_REASON_CONNECTION_KIND":         35,
+		"ERROR_REASON_PRIMARY_KEY_REQUIRED":    36,
+		"ERROR_REASON_RESOURCE_IN_USE":         37,
+		"ERROR_REASON_REPLICATION_STATE":       38,
 	}
 )
 
@@ -422,7 +473,8 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xde\b\n" +
+	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xcc\n" +
+	"\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12#\n" +
@@ -456,7 +508,14 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x1cERROR_REASON_SPACE_NOT_EMPTY\x10\x1c\x12\x1e\n" +
 	"\x1aERROR_REASON_ROLLOUT_STATE\x10\x1d\x12\x1c\n" +
 	"\x18ERROR_REASON_APP_DELETED\x10\x1e\x12\"\n" +
-	"\x1eERROR_REASON_VARIABLE_REQUIRED\x10\x1fB\x91\x04\x92A\xd1\x03\x12n\n" +
+	"\x1eERROR_REASON_VARIABLE_REQUIRED\x10\x1f\x12\"\n" +
+	"\x1eERROR_REASON_AGENT_UNAVAILABLE\x10 \x12\x1d\n" +
+	"\x19ERROR_REASON_SOURCE_ERROR\x10!\x12\x1a\n" +
+	"\x16ERROR_REASON_READ_ONLY\x10\"\x12 \n" +
+	"\x1cERROR_REASON_CONNECTION_KIND\x10#\x12%\n" +
+	"!ERROR_REASON_PRIMARY_KEY_REQUIRED\x10$\x12 \n" +
+	"\x1cERROR_REASON_RESOURCE_IN_USE\x10%\x12\"\n" +
+	"\x1eERROR_REASON_REPLICATION_STATE\x10&B\x91\x04\x92A\xd1\x03\x12n\n" +
 	"\tOriel API\x12]Embedded analytics for SaaS vendors. Every call carries `Authorization: Bearer <credential>`.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xb8\x01\n" +
 	"\adefault\x12\xac\x01\n" +
 	"\x85\x01An error: `{\"error\": {\"code\", \"status\", \"message\", \"details\"}}`; details carry a google.rpc.ErrorInfo whose reason is an ErrorReason.\x12\"\n" +
