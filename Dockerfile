@@ -9,6 +9,7 @@ COPY go.work go.work.sum ./
 COPY gen/go.mod gen/go.sum gen/
 COPY platform/go.mod platform/go.sum platform/
 COPY services/content/go.mod services/content/go.sum services/content/
+COPY services/datagateway/go.mod services/datagateway/go.sum services/datagateway/
 COPY services/identity/go.mod services/identity/go.sum services/identity/
 COPY services/tenant/go.mod services/tenant/go.sum services/tenant/
 COPY gateway/go.mod gateway/go.sum gateway/
@@ -18,6 +19,8 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
         ./services/content/cmd/content \
+        ./services/datagateway/cmd/datagateway \
+        ./services/datagateway/cmd/oriel-agent \
         ./services/identity/cmd/identity \
         ./services/tenant/cmd/tenant \
         ./gateway/cmd/gateway \

@@ -74,9 +74,9 @@ bench: ## Run the benchmarks (PostgreSQL and Redis needed, as for make test)
 
 .PHONY: build
 build: ## Build every binary into bin/
-	CGO_ENABLED=0 go build -trimpath -o bin/ ./cli/cmd/oriel ./services/content/cmd/content ./services/identity/cmd/identity ./services/tenant/cmd/tenant ./gateway/cmd/gateway
+	CGO_ENABLED=0 go build -trimpath -o bin/ ./cli/cmd/oriel ./services/content/cmd/content ./services/datagateway/cmd/datagateway ./services/datagateway/cmd/oriel-agent ./services/identity/cmd/identity ./services/tenant/cmd/tenant ./gateway/cmd/gateway
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module
-	for m in gen platform services/content services/identity services/tenant gateway cli; do (cd $$m && GOWORK=off go mod tidy); done
+	for m in gen platform services/content services/datagateway services/identity services/tenant gateway cli; do (cd $$m && GOWORK=off go mod tidy); done
 	cd tools && GOWORK=$(CURDIR)/tools/go.work go mod tidy

@@ -72,24 +72,42 @@ func codeName(c codes.Code) string {
 // ErrorInfo; they get INVALID_REQUEST so clients can always branch on a reason.
 func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
-		st := status.Convert(err)
-		if apierr.Reason(err) == "" {
-			switch st.Code() {
-			case codes.InvalidArgument:
-				st = status.Convert(apierr.New(codes.InvalidArgument, errorsv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, st.Message()))
-			case codes.Unavailable:
-				st = status.Convert(apierr.Unavailable("the service is unavailable; retry with backoff"))
-			case codes.Unknown, codes.Internal:
-				// A backend answered with a bare error (or gRPC failed internally): its text
-				// may be anything, so it stays in the log, under the id the client gets.
-				st = status.Convert(apierr.Internal(ctx, log, err))
-			case codes.DeadlineExceeded:
-				st = status.Convert(apierr.New(codes.DeadlineExceeded, errorsv1.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED,
-					"the call did not finish within its deadline"))
-			}
-		}
-		writeError(w, m, st, 0)
+		writeError(w, m, edgeStatus(ctx, log, err), 0)
 	}
+}
+
+// streamErrorHandler gives a stream's errors the same statuses and reasons as a call's.
+// grpc-gateway writes an error that ends a stream as one more line of the response,
+// `{"error": <google.rpc.Status>}` (code: the gRPC code's number), or, before the first
+// message, as the response itself with the matching HTTP status.
+func streamErrorHandler(log *slog.Logger) runtime.StreamErrorHandlerFunc {
+	return func(ctx context.Context, err error) *status.Status {
+		return edgeStatus(ctx, log, err)
+	}
+}
+
+// edgeStatus is the status the edge answers an error with: the service's own when it
+// carries a reason, else one with a reason a client can branch on, never the text of a
+// bare internal error.
+func edgeStatus(ctx context.Context, log *slog.Logger, err error) *status.Status {
+	st := status.Convert(err)
+	if apierr.Reason(err) != "" {
+		return st
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		st = status.Convert(apierr.New(codes.InvalidArgument, errorsv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, st.Message()))
+	case codes.Unavailable:
+		st = status.Convert(apierr.Unavailable("the service is unavailable; retry with backoff"))
+	case codes.Unknown, codes.Internal:
+		// A backend answered with a bare error (or gRPC failed internally): its text
+		// may be anything, so it stays in the log, under the id the client gets.
+		st = status.Convert(apierr.Internal(ctx, log, err))
+	case codes.DeadlineExceeded:
+		st = status.Convert(apierr.New(codes.DeadlineExceeded, errorsv1.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED,
+			"the call did not finish within its deadline"))
+	}
+	return st
 }
 
 // routingErrorHandler writes 404 and 405 in the same shape.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/oriel-dev/oriel/gen"
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
@@ -39,13 +40,17 @@ import (
 
 // Config configures the edge. Its tags are the flags of the gateway binary.
 type Config struct {
-	Addr         string        `name:"addr" help:"Address of the REST edge." default:":8080"`
-	TenantAddr   string        `name:"tenant-addr" help:"gRPC address of the tenant service." default:"localhost:9101"`
-	IdentityAddr string        `name:"identity-addr" help:"gRPC address of the identity service." default:"localhost:9102"`
-	ContentAddr  string        `name:"content-addr" help:"gRPC address of the content service." default:"localhost:9103"`
-	CallTimeout  time.Duration `name:"call-timeout" help:"The longest any call may take before the edge answers 504." default:"30s"`
-	// StreamTimeout caps a watch, which streams until what it watches ends.
-	StreamTimeout time.Duration `name:"stream-timeout" help:"The longest a streaming watch (…:watch) may last; clients re-watch after it." default:"1h"`
+	Addr         string `name:"addr" help:"Address of the REST edge." default:":8080"`
+	TenantAddr   string `name:"tenant-addr" help:"gRPC address of the tenant service." default:"localhost:9101"`
+	IdentityAddr string `name:"identity-addr" help:"gRPC address of the identity service." default:"localhost:9102"`
+	ContentAddr  string `name:"content-addr" help:"gRPC address of the content service." default:"localhost:9103"`
+	// DatagatewayAddr is the datagateway. Agents do not come through the edge: they dial
+	// the datagateway's gRPC port themselves, so its tunnel is not served here.
+	DatagatewayAddr string        `name:"datagateway-addr" help:"gRPC address of the datagateway (connections, queries, agents, replications)." default:"localhost:9104"`
+	CallTimeout     time.Duration `name:"call-timeout" help:"The longest any call may take before the edge answers 504." default:"30s"`
+	// StreamTimeout caps the streams: a watch, which streams until what it watches ends,
+	// and a query, which the datagateway bounds itself by its own --query-timeout.
+	StreamTimeout time.Duration `name:"stream-timeout" help:"The longest a stream may last: a watch (…:watch; clients re-watch after it) or a query (…:query; the datagateway's --query-timeout bounds it first)." default:"1h"`
 	MaxBodyBytes  int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight requests may take to finish at shutdown." default:"20s"`
@@ -54,8 +59,8 @@ type Config struct {
 // Validate reports the first thing wrong with the configuration.
 func (c Config) Validate() error {
 	switch {
-	case c.Addr == "" || c.TenantAddr == "" || c.IdentityAddr == "" || c.ContentAddr == "":
-		return errors.New("--addr, --tenant-addr, --identity-addr and --content-addr are required")
+	case c.Addr == "" || c.TenantAddr == "" || c.IdentityAddr == "" || c.ContentAddr == "" || c.DatagatewayAddr == "":
+		return errors.New("--addr, --tenant-addr, --identity-addr, --content-addr and --datagateway-addr are required")
 	case c.CallTimeout <= 0 || c.StreamTimeout <= 0:
 		return errors.New("--call-timeout and --stream-timeout must be > 0")
 	case c.MaxBodyBytes <= 0:
@@ -109,6 +114,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			return metadata.Pairs(requestid.MetadataKey, requestid.FromContext(ctx))
 		}),
 		runtime.WithErrorHandler(errorHandler(log)),
+		runtime.WithStreamErrorHandler(streamErrorHandler(log)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	}
 	// grpc-gateway keeps its query parser in a package variable: set it once per process,
@@ -134,6 +140,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			contentv1.RegisterAppServiceHandler,
 			contentv1.RegisterTemplateServiceHandler,
 			contentv1.RegisterRolloutServiceHandler,
+		}},
+		// Not AgentTunnelService: agents hold a bidirectional stream, which REST cannot
+		// carry, and authenticate with their own credential at the datagateway's gRPC port.
+		{"datagateway", cfg.DatagatewayAddr, []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+			datagatewayv1.RegisterConnectionServiceHandler,
+			datagatewayv1.RegisterAgentServiceHandler,
+			datagatewayv1.RegisterReplicationServiceHandler,
 		}},
 	} {
 		conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -215,16 +228,24 @@ func (g *Gateway) api(next http.Handler) http.Handler {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 
-		// Watches (AIP's `:watch` custom methods) stream for as long as what they watch
-		// lasts: they get the stream cap, every other call the call cap.
+		// Streams get the stream cap, every other call the call cap: watches (AIP's
+		// `:watch` custom methods) last as long as what they watch, and a query streams its
+		// rows for as long as the datagateway lets it run (its --query-timeout, or the
+		// request's own timeout), which is longer than a call should.
 		limit := g.cfg.CallTimeout
-		if strings.HasSuffix(r.URL.Path, ":watch") {
+		if isStream(r.URL.Path) {
 			limit = g.cfg.StreamTimeout
 		}
 		ctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// isStream reports whether a path is that of a server-streaming method: `…:watch` or
+// `…:query`.
+func isStream(path string) bool {
+	return strings.HasSuffix(path, ":watch") || strings.HasSuffix(path, ":query")
 }
 
 func (g *Gateway) tooLarge(w http.ResponseWriter) {

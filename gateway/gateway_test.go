@@ -22,6 +22,7 @@ import (
 
 	"github.com/oriel-dev/oriel/gateway"
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
@@ -68,13 +69,60 @@ type watcher struct {
 	b *backend
 }
 
-func (w *watcher) WatchRollout(_ *contentv1.WatchRolloutRequest, stream grpc.ServerStreamingServer[contentv1.WatchRolloutResponse]) error {
+func (w *watcher) WatchRollout(req *contentv1.WatchRolloutRequest, stream grpc.ServerStreamingServer[contentv1.WatchRolloutResponse]) error {
 	w.b.mu.Lock()
 	if d, ok := stream.Context().Deadline(); ok {
 		w.b.deadline = time.Until(d)
 	}
 	w.b.mu.Unlock()
+	if req.GetName() == "rollouts/slow" {
+		// Longer than the call cap of the test that asks for it.
+		select {
+		case <-time.After(1500 * time.Millisecond):
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
 	return stream.Send(&contentv1.WatchRolloutResponse{Rollout: &contentv1.Rollout{Name: "rollouts/r1"}})
+}
+
+// querier stands in for the datagateway's Query, a stream: one header, one batch, and
+// then the end, or the error of the request's statement when it names one.
+type querier struct {
+	datagatewayv1.UnimplementedConnectionServiceServer
+	b *backend
+}
+
+func (q *querier) Query(req *datagatewayv1.QueryRequest, stream grpc.ServerStreamingServer[datagatewayv1.QueryResponse]) error {
+	q.b.mu.Lock()
+	if d, ok := stream.Context().Deadline(); ok {
+		q.b.deadline = time.Until(d)
+	}
+	q.b.mu.Unlock()
+	if req.GetStatement() == "slow" {
+		// Longer than the call cap of the test that asks for it.
+		select {
+		case <-time.After(1500 * time.Millisecond):
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
+	if req.GetStatement() == "fail before rows" {
+		return errors.New(`pq: password authentication failed for user "secret_user"`)
+	}
+	header := &datagatewayv1.ResultHeader{Columns: []*datagatewayv1.Column{{Name: "n", Type: datagatewayv1.Column_TYPE_INT64}}}
+	if err := stream.Send(&datagatewayv1.QueryResponse{Result: &datagatewayv1.QueryResponse_Header{Header: header}}); err != nil {
+		return err
+	}
+	if err := stream.Send(&datagatewayv1.QueryResponse{Result: &datagatewayv1.QueryResponse_Batch{Batch: &datagatewayv1.RowBatch{
+		RowCount: 1, Columns: []*datagatewayv1.ColumnValues{{Int64Values: []int64{42}}},
+	}}}); err != nil {
+		return err
+	}
+	if req.GetStatement() == "fail after rows" {
+		return errors.New(`pq: relation "secret_table" does not exist`)
+	}
+	return nil
 }
 
 type edge struct {
@@ -93,6 +141,7 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 	gs := grpc.NewServer()
 	tenantv1.RegisterTenantServiceServer(gs, b)
 	contentv1.RegisterRolloutServiceServer(gs, &watcher{b: b})
+	datagatewayv1.RegisterConnectionServiceServer(gs, &querier{b: b})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	go func() { _ = gs.Serve(lis) }()
@@ -103,6 +152,7 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 	// Identity is not under test here; the stand-in serves health for it too.
 	cfg.IdentityAddr = lis.Addr().String()
 	cfg.ContentAddr = lis.Addr().String()
+	cfg.DatagatewayAddr = lis.Addr().String()
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}
@@ -261,6 +311,104 @@ func TestEdgeGivesWatchesTheStreamCapInsteadOfTheCallCap(t *testing.T) {
 	if e.backend.deadline < 30*time.Minute {
 		t.Fatalf("the watch got a deadline of %s; want the stream cap of an hour, not the call cap", e.backend.deadline)
 	}
+}
+
+func TestEdgeGivesQueriesTheStreamCapInsteadOfTheCallCap(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, gateway.Config{CallTimeout: time.Second, StreamTimeout: time.Hour})
+	resp, body := e.do(t, http.MethodPost, "/v1/tenants/acme/connections/sales:query", strings.NewReader(`{"statement": "SELECT 42"}`), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("query: %d %s", resp.StatusCode, body)
+	}
+	// One JSON object per message: the header, then the batch.
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"header"`) || !strings.Contains(lines[1], `"int64Values":["42"]`) {
+		t.Fatalf("query stream = %q, want a header line and a batch line", lines)
+	}
+	e.backend.mu.Lock()
+	defer e.backend.mu.Unlock()
+	if e.backend.deadline < 30*time.Minute {
+		t.Fatalf("the query got a deadline of %s; want the stream cap of an hour, not the call cap", e.backend.deadline)
+	}
+}
+
+// A stream outlives the call cap: nothing of the call cap (the server's read deadline
+// included) cuts it.
+func TestEdgeLetsAStreamRunPastTheCallCap(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, gateway.Config{CallTimeout: 500 * time.Millisecond, StreamTimeout: time.Minute})
+	resp, body := e.do(t, http.MethodPost, "/v1/tenants/acme/connections/sales:query", strings.NewReader(`{"statement": "slow"}`), nil)
+	if lines := strings.Split(strings.TrimSpace(string(body)), "\n"); resp.StatusCode != http.StatusOK || len(lines) != 2 || strings.Contains(string(body), "error") {
+		t.Fatalf("a query slower than the call cap = %d %s, want its two messages", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, http.MethodGet, "/v1/rollouts/slow:watch", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "rollouts/r1") || strings.Contains(string(body), "error") {
+		t.Fatalf("a watch slower than the call cap = %d %s, want its message", resp.StatusCode, body)
+	}
+}
+
+func TestEdgeMasksBareErrorsInStreams(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, gateway.Config{})
+
+	t.Run("before the first message, as the response", func(t *testing.T) {
+		resp, body := e.do(t, http.MethodPost, "/v1/tenants/acme/connections/sales:query", strings.NewReader(`{"statement": "fail before rows"}`), nil)
+		if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "secret_user") {
+			t.Fatalf("query = %d %s, want 500 without the backend's text", resp.StatusCode, body)
+		}
+		streamError(t, body, resp.Header.Get("X-Request-Id"))
+	})
+	t.Run("after rows, as the stream's last line", func(t *testing.T) {
+		resp, body := e.do(t, http.MethodPost, "/v1/tenants/acme/connections/sales:query", strings.NewReader(`{"statement": "fail after rows"}`), nil)
+		lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+		if resp.StatusCode != http.StatusOK || len(lines) != 3 || strings.Contains(string(body), "secret_table") {
+			t.Fatalf("query = %d %q, want 200, two messages and an error line without the backend's text", resp.StatusCode, lines)
+		}
+		streamError(t, []byte(lines[2]), resp.Header.Get("X-Request-Id"))
+	})
+}
+
+// streamError checks a stream's error object: grpc-gateway's {"error": google.rpc.Status},
+// whose code is the gRPC code's number, here INTERNAL (13) with the edge's reason and the
+// request id in the message.
+func streamError(t *testing.T, line []byte, requestID string) {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Details []struct {
+				Reason string `json:"reason"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(line, &e); err != nil {
+		t.Fatalf("stream error %s: %v", line, err)
+	}
+	if e.Error.Code != 13 || len(e.Error.Details) != 1 || e.Error.Details[0].Reason != "INTERNAL" || requestID == "" ||
+		!strings.Contains(e.Error.Message, requestID) {
+		t.Fatalf("stream error = %s, want code 13, reason INTERNAL and the request id %q in the message", line, requestID)
+	}
+}
+
+func TestEdgeServesTheDatagatewayButNotItsAgentTunnel(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, gateway.Config{})
+	// Routed to the datagateway (whose stand-in implements only Query): UNIMPLEMENTED
+	// from the service, not the edge's ROUTE_NOT_FOUND.
+	for _, r := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/tenants/acme/connections/sales"},
+		{http.MethodGet, "/v1/tenants/acme/agents"},
+		{http.MethodPost, "/v1/tenants/acme/agents/a1:createEnrollmentToken"},
+		{http.MethodGet, "/v1/tenants/acme/replications/r1"},
+	} {
+		resp, body := e.do(t, r.method, r.path, strings.NewReader("{}"), nil)
+		if resp.StatusCode != http.StatusNotImplemented || strings.Contains(string(body), "ROUTE_NOT_FOUND") {
+			t.Errorf("%s %s = %d %s, want the service's 501", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+	resp, body := e.do(t, http.MethodPost, "/v1/oriel.datagateway.v1.AgentTunnelService/Connect", strings.NewReader("{}"), nil)
+	wantErrorBody(t, resp, body, http.StatusNotFound, "NOT_FOUND", "ROUTE_NOT_FOUND")
 }
 
 func TestEdgeLimitsRequestBodies(t *testing.T) {

@@ -57,6 +57,12 @@ var (
 		"templates/<template>/versions/<id>, e.g. templates/sales/versions/v1"}
 	rolloutNames = nameKind{"rollout", [][]string{{"rollouts"}},
 		"rollouts/<id>, e.g. rollouts/sales-v1"}
+	connectionNames = nameKind{"connection", [][]string{{"tenants", "connections"}},
+		"tenants/<tenant>/connections/<id>, e.g. tenants/acme/connections/sales"}
+	agentNames = nameKind{"agent", [][]string{{"tenants", "agents"}},
+		"tenants/<tenant>/agents/<id>, e.g. tenants/acme/agents/dc1"}
+	replicationNames = nameKind{"replication", [][]string{{"tenants", "replications"}},
+		"tenants/<tenant>/replications/<id>, e.g. tenants/acme/replications/orders"}
 )
 
 // nameError is a resource name refused before any request; it matches ErrInvalidName.

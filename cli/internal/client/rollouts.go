@@ -1,19 +1,14 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
 	"net/url"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
@@ -116,80 +111,11 @@ func (c *Client) RollbackRollout(ctx context.Context, req *contentv1.RollbackRol
 // by default): FollowRollout watches again until the rollout ends. Breaking out of the
 // loop closes the connection.
 func (c *Client) WatchRollout(ctx context.Context, req *contentv1.WatchRolloutRequest) iter.Seq2[*contentv1.WatchRolloutResponse, error] {
-	return func(yield func(*contentv1.WatchRolloutResponse, error) bool) {
-		p, err := rolloutNames.path(req.GetName())
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		hreq, err := c.newRequest(ctx, http.MethodGet, p+":watch", nil, nil)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		resp, err := c.http.Do(hreq)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		defer resp.Body.Close()
-		requestID := resp.Header.Get("X-Request-Id")
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-			if err != nil {
-				yield(nil, fmt.Errorf("GET %s: read response: %w", hreq.URL.Redacted(), err))
-				return
-			}
-			yield(nil, parseError(resp.StatusCode, requestID, body))
-			return
-		}
-		lines := bufio.NewScanner(resp.Body)
-		lines.Buffer(make([]byte, 0, 64<<10), maxResponseBytes)
-		for lines.Scan() {
-			line := bytes.TrimSpace(lines.Bytes())
-			if len(line) == 0 {
-				continue
-			}
-			msg, err := decodeWatchChunk(line, requestID)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(msg, nil) {
-				return
-			}
-		}
-		if err := lines.Err(); err != nil {
-			yield(nil, fmt.Errorf("GET %s: read stream: %w", hreq.URL.Redacted(), err))
-		}
+	p, err := rolloutNames.path(req.GetName())
+	if err != nil {
+		return func(yield func(*contentv1.WatchRolloutResponse, error) bool) { yield(nil, err) }
 	}
-}
-
-// decodeWatchChunk reads one object of a watch stream.
-func decodeWatchChunk(line []byte, requestID string) (*contentv1.WatchRolloutResponse, error) {
-	var chunk struct {
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(line, &chunk); err != nil {
-		return nil, fmt.Errorf("decode watch stream: %w; line starts: %s", err, truncate(line))
-	}
-	switch {
-	case chunk.Error != nil:
-		e := parseError(0, requestID, line)
-		// The HTTP status went out with the first update; this is what it would have been.
-		e.HTTPStatus = httpStatusOf(e.Status)
-		return nil, e
-	case chunk.Result == nil:
-		return nil, fmt.Errorf("decode watch stream: an object with neither result nor error: %s", truncate(line))
-	}
-	out := &contentv1.WatchRolloutResponse{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(chunk.Result, out); err != nil {
-		return nil, fmt.Errorf("decode watch stream: %w; line starts: %s", err, truncate(line))
-	}
-	return out, nil
+	return stream(ctx, c, http.MethodGet, p+":watch", nil, func() *contentv1.WatchRolloutResponse { return &contentv1.WatchRolloutResponse{} })
 }
 
 // RolloutEnded reports whether a rollout is in a final state: COMPLETED, HALTED,

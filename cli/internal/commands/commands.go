@@ -1,6 +1,7 @@
 // Package commands holds the `oriel` CLI's client commands (tenants, regions, identity:
 // providers, users, groups, role bindings, service accounts, keys, embed tokens; content:
-// spaces, apps, templates, rollouts; and the offline `jwt` helpers) as kong command
+// spaces, apps, templates, rollouts; data: connections, agents, replications; and the
+// offline `jwt` helpers) as kong command
 // structs, and Main, which parses and runs a command line with injectable output streams
 // so that tests run the real CLI in-process.
 package commands
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +38,9 @@ type Commands struct {
 	Apps            AppsCmd            `cmd:"" help:"Manage a tenant's apps (dashboards): revisions, copy, export and import, publish."`
 	Templates       TemplatesCmd       `cmd:"" help:"Author templates and their versions once, for every tenant; see which tenants drifted."`
 	Rollouts        RolloutsCmd        `cmd:"" help:"Deploy a template version to many tenants, follow it, cancel it, roll it back."`
+	Connections     ConnectionsCmd     `cmd:"" help:"Manage a tenant's data connections (PostgreSQL, MySQL, HTTP); test them, query them."`
+	Agents          AgentsCmd          `cmd:"" help:"Manage the agents that reach data inside a customer's network, dialing out only."`
+	Replications    ReplicationsCmd    `cmd:"" help:"Replicate a customer's PostgreSQL tables continuously into a target PostgreSQL (CDC)."`
 }
 
 // Exit codes. kong's own usage code (80) is mapped to 2, which is what shells and scripts
@@ -47,9 +52,14 @@ const (
 )
 
 // Main parses args against app (a kong grammar that embeds Commands), runs the selected
-// command with stdout and stderr as its streams, and returns the process exit code: 0 on
-// success, 1 when the command failed, 2 for a bad command line.
-func Main(app any, args []string, stdout, stderr io.Writer) (code int) {
+// command with the process's stdin and stdout and stderr as its streams, and returns the
+// process exit code: 0 on success, 1 when the command failed, 2 for a bad command line.
+func Main(app any, args []string, stdout, stderr io.Writer) int {
+	return MainWithInput(app, args, os.Stdin, stdout, stderr)
+}
+
+// MainWithInput is Main reading stdin (secrets, statements) from stdin.
+func MainWithInput(app any, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	// kong calls Exit for --help and fatal errors; unwinding back here instead of exiting
 	// keeps Main usable in-process.
 	type exitPanic struct{ code int }
@@ -75,6 +85,7 @@ func Main(app any, args []string, stdout, stderr io.Writer) (code int) {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitPanic{c}) }),
 		kong.BindTo(stdout, (*io.Writer)(nil)),
+		kong.BindTo(stdin, (*io.Reader)(nil)),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.ExplicitGroups([]kong.Group{{Key: "connection", Title: "Connection flags (every client command; also from ORIEL_* variables):"}}),
 	)

@@ -29,12 +29,13 @@ func repoRoot(t *testing.T) string {
 }
 
 // secrets are what the compose file refuses to start without; never defaults in the file.
-var secrets = []string{"ORIEL_BOOTSTRAP_ADMIN_KEY=oriel_sk_composetestcomposetestcomposetest01", "POSTGRES_PASSWORD=compose-test"}
+var secrets = []string{"ORIEL_BOOTSTRAP_ADMIN_KEY=oriel_sk_composetestcomposetestcomposetest01", "POSTGRES_PASSWORD=compose-test",
+	"ORIEL_KEY_ENCRYPTION_KEYS=k1:Y29tcG9zZS10ZXN0LWtleS1jb21wb3NlLXRlc3QtMDE="}
 
-func loadProject(t *testing.T, env []string) (*types.Project, error) {
+func loadProject(t *testing.T, env []string, profiles ...string) (*types.Project, error) {
 	t.Helper()
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(repoRoot(t), "docker-compose.yml")},
-		cli.WithWorkingDirectory(repoRoot(t)), cli.WithEnv(env), cli.WithName("oriel"))
+		cli.WithWorkingDirectory(repoRoot(t)), cli.WithEnv(env), cli.WithName("oriel"), cli.WithProfiles(profiles))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func binaries(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, m := range regexp.MustCompile(`\./([\w/]+/cmd/(\w+))`).FindAllStringSubmatch(string(dockerfile), -1) {
+	for _, m := range regexp.MustCompile(`\./([\w/]+/cmd/([\w-]+))`).FindAllStringSubmatch(string(dockerfile), -1) {
 		if _, err := os.Stat(filepath.Join(root, m[1], "main.go")); err != nil {
 			t.Errorf("the Dockerfile builds ./%s, which has no main.go", m[1])
 		}
@@ -97,25 +98,40 @@ func flagHelp(t *testing.T, root, pkg, command string) string {
 func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
+	// The agent needs an enrollment token made with the running stack: it is in a
+	// profile of its own, so that a first `docker compose up` does not start it.
 	p, err := loadProject(t, secrets)
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	want := []string{"content", "content-migrate", "gateway", "identity", "identity-migrate", "postgres", "redis", "tenant", "tenant-migrate"}
+	want := []string{"content", "content-migrate", "datagateway", "datagateway-migrate", "gateway", "identity", "identity-migrate",
+		"postgres", "redis", "tenant", "tenant-migrate"}
 	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
-		t.Fatalf("services %v, want %v", got, want)
+		t.Fatalf("services without a profile %v, want %v", got, want)
+	}
+	p, err = loadProject(t, append(slices.Clone(secrets), "ORIEL_AGENT_ENROLLMENT_TOKEN=oriel_ae_composetest"), "agent")
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load with the agent profile: %v", err)
+	}
+	want = append(want, "agent")
+	slices.Sort(want)
+	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
+		t.Fatalf("services with the agent profile %v, want %v", got, want)
 	}
 	bins := binaries(t, root)
 
 	// Every Oriel service runs a binary from the one image, with settings it accepts.
 	required := map[string][]string{
-		"identity-migrate": {"ORIEL_DATABASE_URL"},
-		"identity":         {"ORIEL_DATABASE_URL", "ORIEL_REDIS_URL", "ORIEL_BOOTSTRAP_ADMIN_KEY", "ORIEL_GRPC_ADDR"},
-		"tenant-migrate":   {"ORIEL_DATABASE_URL"},
-		"tenant":           {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_GRPC_ADDR"},
-		"content-migrate":  {"ORIEL_DATABASE_URL"},
-		"content":          {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_SERVICE_API_KEY", "ORIEL_GRPC_ADDR"},
-		"gateway":          {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR", "ORIEL_CONTENT_ADDR"},
+		"identity-migrate":    {"ORIEL_DATABASE_URL"},
+		"identity":            {"ORIEL_DATABASE_URL", "ORIEL_REDIS_URL", "ORIEL_BOOTSTRAP_ADMIN_KEY", "ORIEL_GRPC_ADDR"},
+		"tenant-migrate":      {"ORIEL_DATABASE_URL"},
+		"tenant":              {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_GRPC_ADDR"},
+		"content-migrate":     {"ORIEL_DATABASE_URL"},
+		"content":             {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_SERVICE_API_KEY", "ORIEL_GRPC_ADDR"},
+		"datagateway-migrate": {"ORIEL_DATABASE_URL"},
+		"datagateway":         {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_KEY_ENCRYPTION_KEYS", "ORIEL_GRPC_ADDR"},
+		"agent":               {"ORIEL_AGENT_SERVER", "ORIEL_AGENT_ENROLLMENT_TOKEN", "ORIEL_AGENT_CREDENTIAL_FILE"},
+		"gateway":             {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR", "ORIEL_CONTENT_ADDR", "ORIEL_DATAGATEWAY_ADDR"},
 	}
 	helps := map[string]string{}
 	for name, needs := range required {
@@ -165,6 +181,11 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	dependsOn("gateway", "content", types.ServiceConditionStarted)
 	dependsOn("content-migrate", "postgres", types.ServiceConditionHealthy)
 	dependsOn("content", "content-migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("datagateway-migrate", "postgres", types.ServiceConditionHealthy)
+	dependsOn("datagateway", "datagateway-migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("datagateway", "identity", types.ServiceConditionStarted)
+	dependsOn("gateway", "datagateway", types.ServiceConditionStarted)
+	dependsOn("agent", "datagateway", types.ServiceConditionStarted)
 	for _, name := range []string{"postgres", "redis"} {
 		if p.Services[name].HealthCheck == nil {
 			t.Errorf("%s has no healthcheck, so nothing can wait for it", name)
@@ -188,11 +209,27 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 		{"gateway", "ORIEL_CONTENT_ADDR", "content"},
 		{"content", "ORIEL_IDENTITY_ADDR", "identity"},
 		{"content", "ORIEL_TENANT_ADDR", "tenant"},
+		{"gateway", "ORIEL_DATAGATEWAY_ADDR", "datagateway"},
+		{"datagateway", "ORIEL_IDENTITY_ADDR", "identity"},
+		{"agent", "ORIEL_AGENT_SERVER", "datagateway"},
 	} {
 		got, listen := *p.Services[dial.from].Environment[dial.env], *p.Services[dial.to].Environment["ORIEL_GRPC_ADDR"]
 		if got != dial.to+listen {
 			t.Errorf("%s dials %s at %s, but it listens on %s", dial.from, dial.to, got, listen)
 		}
+	}
+	// The agent keeps its credential where a volume outlives the container, so that a
+	// restart needs no new enrollment token.
+	agent := p.Services["agent"]
+	credential := *agent.Environment["ORIEL_AGENT_CREDENTIAL_FILE"]
+	kept := false
+	for _, v := range agent.Volumes {
+		if v.Type == types.VolumeTypeVolume && strings.HasPrefix(credential, strings.TrimSuffix(v.Target, "/")+"/") {
+			kept = true
+		}
+	}
+	if !kept {
+		t.Errorf("the agent's credential file %s is not in a named volume: %+v", credential, agent.Volumes)
 	}
 	if redisURL, _ := url.Parse(*p.Services["identity"].Environment["ORIEL_REDIS_URL"]); redisURL == nil || redisURL.Hostname() != "redis" {
 		t.Errorf("identity's ORIEL_REDIS_URL does not point at the redis service")

@@ -5,6 +5,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/oriel-dev/oriel/platform/server"
 	"github.com/oriel-dev/oriel/platform/sqlstore"
 	"github.com/oriel-dev/oriel/services/content"
+	"github.com/oriel-dev/oriel/services/datagateway"
 	"github.com/oriel-dev/oriel/services/identity"
 	"github.com/oriel-dev/oriel/services/tenant"
 )
@@ -41,6 +44,12 @@ type Config struct {
 	IdentityGRPCAddr, IdentityHTTPAddr string
 	TenantGRPCAddr, TenantHTTPAddr     string
 	ContentGRPCAddr, ContentHTTPAddr   string
+	// DatagatewayGRPCAddr is also where agents dial in.
+	DatagatewayGRPCAddr, DatagatewayHTTPAddr string
+	// KeyEncryptionKeys are the datagateway's (`id:base64(32 bytes)`, …); empty means the
+	// key in DataDir/datagateway.keys, created at first start so that credentials stored
+	// before a restart still decrypt after it, or, without DataDir, a key for this start.
+	KeyEncryptionKeys string
 	// PurgeInterval of the tenant service; 0 means one minute.
 	PurgeInterval time.Duration
 	// Now is the clock of the services; nil means time.Now.
@@ -63,6 +72,12 @@ type Stack struct {
 	TenantGRPCAddr, TenantHTTPAddr string
 	// ContentGRPCAddr and ContentHTTPAddr are the content service's addresses.
 	ContentGRPCAddr, ContentHTTPAddr string
+	// DatagatewayGRPCAddr and DatagatewayHTTPAddr are the datagateway's addresses; agents
+	// dial the gRPC one.
+	DatagatewayGRPCAddr, DatagatewayHTTPAddr string
+	// KeyEncryptionKeyFile is where the datagateway's key-encryption key is kept ("" when
+	// it was given, or lives only as long as the stack).
+	KeyEncryptionKeyFile string
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -127,6 +142,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	if err := content.Migrate(ctx, dbURL(content.Name), log); err != nil {
 		return nil, fmt.Errorf("migrate content: %w", err)
 	}
+	if err := datagateway.Migrate(ctx, dbURL(datagateway.Name), log); err != nil {
+		return nil, fmt.Errorf("migrate datagateway: %w", err)
+	}
+	keks := cfg.KeyEncryptionKeys
+	if keks == "" {
+		var err error
+		if keks, err = loadOrCreateKeyEncryptionKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		if cfg.DataDir != "" {
+			st.KeyEncryptionKeyFile = filepath.Join(cfg.DataDir, keyEncryptionKeyFile)
+		}
+	}
 
 	var started []*server.Server
 	fail := func(err error) (*Stack, error) {
@@ -183,11 +211,35 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	started = append(started, contentSrv)
 	st.ContentGRPCAddr, st.ContentHTTPAddr = contentSrv.GRPCAddr(), contentSrv.HTTPAddr()
 
+	datagatewayCfg := serverConfig(cfg.DatagatewayGRPCAddr, cfg.DatagatewayHTTPAddr)
+	datagatewayCfg.IdentityAddr = st.IdentityGRPCAddr
+	datagatewaySrv, err := datagateway.Config{
+		Server:            datagatewayCfg,
+		Database:          sqlstore.Config{URL: dbURL(datagateway.Name), MaxConns: 16},
+		KeyEncryptionKeys: keks,
+		// Sources on this machine (loopback, plain HTTP, no TLS) are what a developer has.
+		DevMode: true,
+		// The binary's defaults (datagateway serve --help).
+		RowLimit:          1_000_000,
+		QueryTimeout:      10 * time.Minute,
+		HeartbeatInterval: 10 * time.Second,
+		HeartbeatTimeout:  30 * time.Second,
+		BatchRows:         1000,
+		WALWarningBytes:   1 << 30,
+		Now:               cfg.Now,
+	}.Complete(ctx, log.With("service", datagateway.Name))
+	if err != nil {
+		return fail(fmt.Errorf("datagateway: %w", err))
+	}
+	started = append(started, datagatewaySrv)
+	st.DatagatewayGRPCAddr, st.DatagatewayHTTPAddr = datagatewaySrv.GRPCAddr(), datagatewaySrv.HTTPAddr()
+
 	edge, err := gateway.New(ctx, gateway.Config{
 		Addr:            loopback(cfg.GatewayAddr),
 		TenantAddr:      st.TenantGRPCAddr,
 		IdentityAddr:    st.IdentityGRPCAddr,
 		ContentAddr:     st.ContentGRPCAddr,
+		DatagatewayAddr: st.DatagatewayGRPCAddr,
 		CallTimeout:     30 * time.Second,
 		StreamTimeout:   time.Hour,
 		MaxBodyBytes:    1 << 20,
@@ -245,6 +297,59 @@ func (s *Stack) Stop() error {
 // Done is closed when the stack has stopped.
 func (s *Stack) Done() <-chan struct{} { return s.done }
 
+// keyEncryptionKeyFile is where `oriel dev` keeps the datagateway's key-encryption key.
+const keyEncryptionKeyFile = "datagateway.keys"
+
+// loadOrCreateKeyEncryptionKey returns the datagateway's key-encryption keys from dataDir,
+// creating the file (mode 0600) with one new key (`dev1:<base64 of 32 random bytes>`) at
+// first start. Without dataDir the key lives as long as this process: fine for a stack
+// whose stores are as fresh as it is.
+func loadOrCreateKeyEncryptionKey(dataDir string) (string, error) {
+	newKey := func() string {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b) // never fails (crypto/rand)
+		return "dev1:" + base64.StdEncoding.EncodeToString(b)
+	}
+	if dataDir == "" {
+		return newKey(), nil
+	}
+	path := filepath.Join(dataDir, keyEncryptionKeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		keys := strings.TrimSpace(string(b))
+		if keys == "" {
+			return "", fmt.Errorf("%s is empty: restore it from a backup (without it the stored connection credentials cannot be decrypted), or delete the data folder to start over", path)
+		}
+		return keys, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	keys := newKey()
+	if err := writeSecretFile(path, keys); err != nil {
+		return "", err
+	}
+	return keys, nil
+}
+
+// writeSecretFile creates path (mode 0600, failing if it exists) holding secret and a
+// newline, synced to disk.
+func writeSecretFile(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // loadOrCreateKey reads the admin key file, or creates it (mode 0600) with a new key.
 func loadOrCreateKey(path string) (key string, created bool, err error) {
 	b, err := os.ReadFile(path)
@@ -259,17 +364,8 @@ func loadOrCreateKey(path string) (key string, created bool, err error) {
 		return "", false, err
 	}
 	key = auth.GenerateAPIKey()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", false, fmt.Errorf("create %s: %w", path, err)
-	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
-		f.Close()
+	if err := writeSecretFile(path, key); err != nil {
 		return "", false, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", false, err
-	}
-	return key, true, f.Close()
+	return key, true, nil
 }

@@ -2,6 +2,9 @@ package devstack_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/oriel-dev/oriel/platform/testkit"
 )
 
 // repoRoot is where the README and the tools workspace are.
@@ -170,6 +177,84 @@ func TestReadmeExamplesWorkAsWritten(t *testing.T) {
 		t.Errorf("the rollout walk-through printed an error:\n%s", rolloutOut)
 	}
 
+	// The data walk-throughs, after the rollout one, against Acme, in the same environment.
+	// The customer's databases are fresh databases of the test PostgreSQL; the README's
+	// own names for them are what the test swaps, as it swaps ports.
+	ordersURL := testkit.PostgresDatabase(t)
+	source, orders, analytics := pgParts(t, testkit.PostgresDatabase(t)), pgParts(t, ordersURL), pgParts(t, testkit.PostgresDatabase(t))
+	// A walk-through that fails before `replications delete` leaves a replication slot,
+	// which would keep WAL on the test server forever and its database from being dropped:
+	// stop the stack (so nothing streams from the slot), then drop what is left.
+	t.Cleanup(func() {
+		_ = stack.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, ordersURL)
+		if err != nil {
+			t.Errorf("drop the walk-through's replication slots: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+			WHERE database = current_database() AND NOT active`); err != nil {
+			t.Errorf("drop the walk-through's replication slots: %v", err)
+		}
+	})
+	localizeData := strings.NewReplacer(
+		"export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGPASSWORD= PGDATABASE=postgres",
+		fmt.Sprintf("export PGHOST=%s PGPORT=%s PGUSER=%s PGPASSWORD=%s PGDATABASE=%s", source.host, source.port, source.user, source.password, source.database),
+		"--server localhost:9104", "--server "+stack.DatagatewayGRPCAddr,
+		"createdb acme_orders\n", "", "createdb acme_analytics\n", "",
+		"acme_orders", orders.database, "acme_analytics", analytics.database,
+	).Replace
+	env := "export ORIEL_ADDR=" + stack.GatewayURL + " ORIEL_API_KEY=" + stack.AdminKey + "\n"
+	agentOut := runScript(t, root, env+localizeData(localize(readmeSection(t, string(readme), "### Reach a customer's database through an agent"))))
+	for _, want := range []*regexp.Regexp{
+		// The agent enrolled and connected, in the default pool.
+		regexp.MustCompile(`(?m)^tenants/acme/agents/dc1 +Acme data center +default +CONNECTED `),
+		// The connection answers through it …
+		regexp.MustCompile(`(?m)^OK: +yes$`),
+		regexp.MustCompile(`(?m)^Agent: +\S*dc1$`),
+		// … and queries stream their rows back, typed.
+		regexp.MustCompile(`(?m)^N +SQUARE +EVEN\n1 +1 +false\n2 +4 +true\n3 +9 +false\n4 +16 +true\n5 +25 +false\n`),
+		regexp.MustCompile(`(?m)^\(5 rows in \S+, through \S*dc1\)$`),
+		regexp.MustCompile(`(?m)^n\n1\n2\n3\n\(3 rows in \S+, through \S*dc1\); truncated at the row limit`),
+		// A write is refused by the read-only transaction.
+		regexp.MustCompile(`(?m)^error: .*\n(.*\n)*refused, as it should be$`),
+		regexp.MustCompile(`(?m)^State: +REVOKED$`),
+	} {
+		if !want.MatchString(agentOut) {
+			t.Errorf("the agent walk-through's output lacks %s:\n%s", want, agentOut)
+		}
+	}
+	if strings.Contains(agentOut, "oriel_ae_") {
+		t.Errorf("the agent walk-through printed the enrollment token:\n%s", agentOut)
+	}
+
+	replicationOut := runScript(t, root, env+localizeData(
+		"export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGPASSWORD= PGDATABASE=postgres\n"+
+			readmeSection(t, string(readme), "### Replicate a PostgreSQL continuously")))
+	for _, want := range []*regexp.Regexp{
+		// The watch saw the snapshot end and the streaming start.
+		regexp.MustCompile(`(?m)tenants/acme/replications/orders: STREAMING, lag `),
+		// The target got the snapshot (1,000 orders), then each change: one order updated,
+		// one deleted, one inserted.
+		regexp.MustCompile(`(?m)^ORDERS +TOTAL\n1000 +5005071\.49$`),
+		regexp.MustCompile(`(?m)^State: +(STREAMING|SNAPSHOTTING)$`),
+		regexp.MustCompile(`(?m)^Deleted tenants/acme/replications/orders; `),
+		// Its slot is gone from the source.
+		regexp.MustCompile(`(?m)^no replication slot left at the source$`),
+	} {
+		if !want.MatchString(replicationOut) {
+			t.Errorf("the replication walk-through's output lacks %s:\n%s", want, replicationOut)
+		}
+	}
+	for _, out := range []string{agentOut, replicationOut} {
+		if strings.Contains(out, "oriel_ae_") || (source.password != "" && strings.Contains(out, source.password)) {
+			t.Errorf("a walk-through printed a secret:\n%s", out)
+		}
+	}
+
 	// The error example answers with what the README shows: 400, both fields named.
 	bad := runScript(t, root, "export ORIEL_API_KEY=$(cat "+filepath.Join(dataDir, "admin.key")+")\n"+errorsExample)
 	for _, want := range []string{`"code":400`, `"status":"INVALID_ARGUMENT"`, `"reason":"INVALID_REQUEST"`,
@@ -178,6 +263,23 @@ func TestReadmeExamplesWorkAsWritten(t *testing.T) {
 			t.Errorf("the error example's output lacks %s:\n%s", want, bad)
 		}
 	}
+}
+
+// pgConn is where a PostgreSQL database is, as the PG* variables of psql say it.
+type pgConn struct{ host, port, user, password, database string }
+
+func pgParts(t *testing.T, rawURL string) pgConn {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	return pgConn{host: u.Hostname(), port: port, user: u.User.Username(), password: password, database: strings.TrimPrefix(u.Path, "/")}
 }
 
 // compactJSON drops the spaces protojson puts, unpredictably on purpose, between tokens.
