@@ -283,7 +283,14 @@ func (a *agent) serve(ctx context.Context) error {
 			bo.Reset()
 		}
 		d := bo.NextBackOff()
-		a.log.Warn("stream lost; reconnecting", "error", err, "retry_in", d.String())
+		// Say which: a stream that ran and broke (the network, a datagateway restart) or
+		// one that never opened (the address, or TLS: a certificate that never verifies
+		// shows here, so that it is not mistaken for a datagateway that is down).
+		msg := "could not open a stream to the datagateway; retrying"
+		if established {
+			msg = "stream lost; reconnecting"
+		}
+		a.log.Warn(msg, "error", err, "retry_in", d.String())
 		if !sleep(ctx, d) {
 			a.log.Info("stopped")
 			return nil

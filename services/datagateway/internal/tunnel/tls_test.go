@@ -204,7 +204,7 @@ func TestAnAgentRefusesATLSDatagatewayItCannotVerify(t *testing.T) {
 						return false
 					}
 				}
-				return strings.Count(out, "reconnecting") >= 3
+				return strings.Count(out, "could not open a stream to the datagateway") >= 3
 			})
 			if n := streams.n.Load(); n != 0 {
 				t.Fatalf("%d streams reached the hub, want none", n)
@@ -239,7 +239,7 @@ func TestATLSAgentIsRefusedByAPlaintextHub(t *testing.T) {
 	agentLogs := newLogSink(t)
 	a := startAgent(t, agentLogs, agentOptions{server: hub.addr, credential: cred, name: name, configure: withTLS(pki.caFile, "")})
 	waitFor(t, "the agent to report the failed handshake", func() bool {
-		return strings.Count(agentLogs.String(), "reconnecting") >= 3
+		return strings.Count(agentLogs.String(), "could not open a stream to the datagateway") >= 3
 	})
 	if n := streams.n.Load(); n != 0 {
 		t.Fatalf("%d streams reached the hub, want none", n)
