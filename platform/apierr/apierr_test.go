@@ -1,7 +1,6 @@
 package apierr_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/oriel-dev/oriel/platform/apierr"
 	"github.com/oriel-dev/oriel/platform/logging"
 	"github.com/oriel-dev/oriel/platform/requestid"
+	"github.com/oriel-dev/oriel/platform/testkit"
 )
 
 // errorInfo returns the ErrorInfo detail of a status error, failing the test without one.
@@ -180,7 +180,7 @@ func TestFromErrorPassesStatusErrorsThroughUnchanged(t *testing.T) {
 	if got := apierr.FromError(context.Background(), log, nil); got != nil {
 		t.Errorf("FromError(nil) = %v", got)
 	}
-	if logs.Len() != 0 {
+	if logs.String() != "" {
 		t.Errorf("passing errors through logged:\n%s", logs)
 	}
 }
@@ -212,7 +212,7 @@ func TestFromErrorKeepsCancellationsAndDeadlines(t *testing.T) {
 			if strings.Contains(status.Convert(got).Message(), "load tenant") || strings.Contains(status.Convert(got).Message(), "conn:") {
 				t.Errorf("message %q leaks the wrapping text", status.Convert(got).Message())
 			}
-			if logs.Len() != 0 {
+			if logs.String() != "" {
 				t.Errorf("a cancellation was logged as an internal error:\n%s", logs)
 			}
 		})
@@ -264,32 +264,10 @@ func TestInternalMakesACorrelationIDOutsideARequest(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Len() int { return len(b.String()) }
-
 // bufferLogger is Oriel's JSON logger writing to a buffer the test can read.
-func bufferLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+func bufferLogger(t *testing.T) (*slog.Logger, *testkit.LogBuffer) {
 	t.Helper()
-	buf := newSyncBuffer()
+	buf := &testkit.LogBuffer{}
 	log, err := logging.New(buf, "debug")
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +278,7 @@ func bufferLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
 // assertMasked checks that err is INTERNAL carrying only the correlation id (wantID, or
 // any id when wantID is empty) in its message and ErrorInfo, that none of secrets reaches
 // the client, and that the log has the id. It returns the id.
-func assertMasked(t *testing.T, err error, logs *syncBuffer, wantID string, secrets []string) string {
+func assertMasked(t *testing.T, err error, logs *testkit.LogBuffer, wantID string, secrets []string) string {
 	t.Helper()
 	st := status.Convert(err)
 	if st.Code() != codes.Internal {

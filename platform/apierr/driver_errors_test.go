@@ -120,7 +120,7 @@ func TestFromErrorTurnsACanceledQueryIntoCanceled(t *testing.T) {
 		if got := apierr.FromError(ctx, log, err); status.Code(got) != codes.Canceled {
 			t.Errorf("FromError(%v) = %v, want Canceled", err, got)
 		}
-		if logs.Len() != 0 {
+		if logs.String() != "" {
 			t.Errorf("a cancellation was logged as internal:\n%s", logs)
 		}
 	})
@@ -146,7 +146,7 @@ func TestFromErrorTurnsACanceledQueryIntoCanceled(t *testing.T) {
 
 // assertLogged checks that one JSON log line carries the driver error's full text, the
 // correlation id, and the request id of the context it was logged with.
-func assertLogged(t *testing.T, logs *syncBuffer, id string, driverErr error) {
+func assertLogged(t *testing.T, logs *testkit.LogBuffer, id string, driverErr error) {
 	t.Helper()
 	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any

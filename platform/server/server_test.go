@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,7 @@ import (
 	"github.com/oriel-dev/oriel/platform/auth"
 	"github.com/oriel-dev/oriel/platform/logging"
 	"github.com/oriel-dev/oriel/platform/server"
+	"github.com/oriel-dev/oriel/platform/testkit"
 )
 
 const tenantService = "oriel.tenant.v1.TenantService"
@@ -68,29 +68,11 @@ func (s *tenants) GetTenant(ctx context.Context, req *tenantv1.GetTenantRequest)
 	return &tenantv1.GetTenantResponse{Tenant: &tenantv1.Tenant{Name: req.GetName(), DisplayName: "Acme"}}, nil
 }
 
-// syncBuffer is a log destination the server and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// records returns the JSON log lines.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
+// logRecords returns the JSON log lines the server wrote to logs.
+func logRecords(t *testing.T, logs *testkit.LogBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for line := range strings.Lines(b.String()) {
+	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
@@ -105,7 +87,7 @@ type running struct {
 	srv  *server.Server
 	key  string
 	svc  *tenants
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 	conn *grpc.ClientConn
 	stop context.CancelFunc
 	done chan error // receives Run's result
@@ -159,7 +141,7 @@ func start(t *testing.T, o options) *running {
 	if o.svc == nil {
 		o.svc = newTenants()
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	log, err := logging.New(logs, "debug")
 	if err != nil {
 		t.Fatal(err)
@@ -457,7 +439,7 @@ func TestInternalErrorsAreMaskedWithTheRequestID(t *testing.T) {
 			}
 			// The log has the real error under the same id.
 			found := false
-			for _, rec := range r.logs.records(t) {
+			for _, rec := range logRecords(t, r.logs) {
 				if rec["correlation_id"] == id && strings.Contains(fmt.Sprint(rec["error"]), "driver secret text") {
 					found = true
 					if rec["request_id"] != id {
@@ -470,7 +452,7 @@ func TestInternalErrorsAreMaskedWithTheRequestID(t *testing.T) {
 			}
 			// The call's own log line records the code the client saw.
 			finished := false
-			for _, rec := range r.logs.records(t) {
+			for _, rec := range logRecords(t, r.logs) {
 				if rec["msg"] == "finished call" && rec["request_id"] == id {
 					finished = true
 					if rec["grpc.code"] != "Internal" {
@@ -802,7 +784,7 @@ func httpStatus(addr string) int {
 
 func TestShutdownCutsCallsThatOutliveTheTimeout(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	log, err := logging.New(logs, "debug")
 	if err != nil {
 		t.Fatal(err)
@@ -1092,7 +1074,7 @@ func TestQuietMethodsLogSuccessAtDebugAndFailureAsUsual(t *testing.T) {
 		t.Fatal("tenants/bare succeeded")
 	}
 	levels := map[string][]string{}
-	for _, rec := range r.logs.records(t) {
+	for _, rec := range logRecords(t, r.logs) {
 		if rec["msg"] == "finished call" && rec["grpc.method"] == "GetTenant" {
 			code, _ := rec["grpc.code"].(string)
 			level, _ := rec["level"].(string)

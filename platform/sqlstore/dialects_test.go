@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,23 +12,6 @@ import (
 // testSchema is the schema the dialect tests work in; each PostgreSQL test has its own
 // database, so the name never collides.
 const testSchema = "store_test"
-
-// dialect opens a fresh, empty database of one kind for one test.
-type dialect struct {
-	name string
-	open func(t *testing.T, schema string) (url string, db *sqlstore.DB)
-}
-
-var dialects = []dialect{
-	{name: "postgres", open: func(t *testing.T, schema string) (string, *sqlstore.DB) {
-		url := testkit.PostgresDatabase(t)
-		return url, openURL(t, url, schema)
-	}},
-	{name: "sqlite", open: func(t *testing.T, schema string) (string, *sqlstore.DB) {
-		url := "sqlite://" + filepath.Join(t.TempDir(), "store.db")
-		return url, openURL(t, url, schema)
-	}},
-}
 
 func openURL(t *testing.T, url, schema string) *sqlstore.DB {
 	t.Helper()
@@ -45,10 +27,10 @@ func openURL(t *testing.T, url, schema string) *sqlstore.DB {
 // schema exists (as it would after Migrate), so fn can create tables with unqualified names.
 func forEachDialect(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
 	t.Helper()
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range testkit.SQLDatabases() {
+		t.Run(d.Name, func(t *testing.T) {
 			t.Parallel()
-			_, db := d.open(t, testSchema)
+			db := d.Open(t, testSchema)
 			if db.Dialect() == sqlstore.Postgres {
 				mustExec(t, db, `CREATE SCHEMA `+testSchema)
 			}

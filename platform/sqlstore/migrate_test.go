@@ -59,11 +59,11 @@ func atHead(t *testing.T, db *sqlstore.DB, m sqlstore.Migrations) bool {
 
 func TestMigrateAppliesEmbeddedMigrationsOnce(t *testing.T) {
 	t.Parallel()
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range testkit.SQLDatabases() {
+		t.Run(d.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			_, db := d.open(t, "widget")
+			db := d.Open(t, "widget")
 			m := sqlstore.Migrations{FS: widgetMigrations()}
 
 			if atHead(t, db, m) {
@@ -123,12 +123,12 @@ func TestMigrateAppliesEmbeddedMigrationsOnce(t *testing.T) {
 
 func TestMigrateFailsOnABrokenMigration(t *testing.T) {
 	t.Parallel()
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range testkit.SQLDatabases() {
+		t.Run(d.Name, func(t *testing.T) {
 			t.Parallel()
-			_, db := d.open(t, "widget")
+			db := d.Open(t, "widget")
 			broken := widgetMigrations()
-			broken[d.name+"/00003_broken.sql"] = &fstest.MapFile{Data: []byte("-- +goose Up\nCREATE TABLE;\n")}
+			broken[d.Name+"/00003_broken.sql"] = &fstest.MapFile{Data: []byte("-- +goose Up\nCREATE TABLE;\n")}
 			m := sqlstore.Migrations{FS: broken}
 			if err := db.Migrate(context.Background(), m, discardLog()); err == nil {
 				t.Fatal("Migrate with a broken migration succeeded")
@@ -142,19 +142,19 @@ func TestMigrateFailsOnABrokenMigration(t *testing.T) {
 
 func TestMigrateRequiresTheDialectsFolder(t *testing.T) {
 	t.Parallel()
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range testkit.SQLDatabases() {
+		t.Run(d.Name, func(t *testing.T) {
 			t.Parallel()
-			_, db := d.open(t, "widget")
+			db := d.Open(t, "widget")
 			// Migrations written for the other dialect only.
 			other := fstest.MapFS{}
 			for name, f := range widgetMigrations() {
-				if !strings.HasPrefix(name, d.name+"/") {
+				if !strings.HasPrefix(name, d.Name+"/") {
 					other[name] = f
 				}
 			}
 			if err := db.Migrate(context.Background(), sqlstore.Migrations{FS: other}, discardLog()); err == nil {
-				t.Fatalf("Migrate without a %s/ folder succeeded", d.name)
+				t.Fatalf("Migrate without a %s/ folder succeeded", d.Name)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oriel-dev/oriel/platform/sqlstore"
+	"github.com/oriel-dev/oriel/platform/testkit"
 )
 
 func TestOpenNeverEchoesThePassword(t *testing.T) {
@@ -114,15 +115,15 @@ func TestDialectNamesItsMigrationsFolder(t *testing.T) {
 
 func TestOpenPingsBothDialects(t *testing.T) {
 	t.Parallel()
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range testkit.SQLDatabases() {
+		t.Run(d.Name, func(t *testing.T) {
 			t.Parallel()
-			_, db := d.open(t, testSchema)
+			db := d.Open(t, testSchema)
 			if err := db.Ping(context.Background()); err != nil {
 				t.Fatalf("Ping: %v", err)
 			}
-			if got := db.Dialect().String(); got != d.name {
-				t.Errorf("Dialect() = %s, want %s", got, d.name)
+			if got := db.Dialect().String(); got != d.Name {
+				t.Errorf("Dialect() = %s, want %s", got, d.Name)
 			}
 		})
 	}

@@ -8,4 +8,10 @@
 // exports ORIEL_TEST_POSTGRES_URL and ORIEL_TEST_REDIS_URL; without them the
 // helpers use the default local ports. An unreachable server fails the test
 // instead of skipping it, so a green run always means the tests ran.
+//
+// It also holds what every service's tests would otherwise each write for themselves:
+// the kinds of database a store must pass its conformance suite on (SQLDatabases), a
+// clock a test can move (Clock), a race-free log destination (LogBuffer), a stand-in for
+// the identity service (Principals) and the Require assertions the conformance suites
+// are written in.
 package testkit

@@ -65,7 +65,7 @@ func (s *service) revisions(t *testing.T, ctx context.Context, app string) []*co
 func revisionIDs(revs []*contentv1.AppRevision) []string {
 	var out []string
 	for _, r := range revs {
-		out = append(out, lastSegment(r.GetName()))
+		out = append(out, testkit.ResourceID(r.GetName()))
 	}
 	return out
 }
@@ -442,7 +442,7 @@ func TestPublishAndRepublishUpdateOnePublishedAppInPlace(t *testing.T) {
 		app := s.newApp(t, w.dev, w.tenant, long, w.shared)
 		first := must[*contentv1.PublishAppResponse](t)(s.apps.PublishApp(w.dev, &contentv1.PublishAppRequest{Name: app.GetName(), TargetSpace: w.managed})).GetApp()
 		second := must[*contentv1.PublishAppResponse](t)(s.apps.PublishApp(w.dev, &contentv1.PublishAppRequest{Name: app.GetName()})).GetApp()
-		id := lastSegment(first.GetName())
+		id := testkit.ResourceID(first.GetName())
 		if len(id) > 63 || !strings.HasSuffix(id, "-published") || second.GetName() != first.GetName() || second.GetRevision() != "2" {
 			t.Fatalf("published %s then %s (revision %s)", first.GetName(), second.GetName(), second.GetRevision())
 		}

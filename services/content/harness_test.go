@@ -1,14 +1,9 @@
 package content_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,50 +25,14 @@ import (
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
-// clock is a test clock that starts at the real time and moves only when told.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// principals stands in for the identity service: it maps credentials the test made up to
-// the principals identity would introspect them as. It is a double for identity alone;
-// PostgreSQL stays real. (The CLI's devstack tests run the real identity path end to end.)
-type principals struct{ m sync.Map }
-
-// Authenticate returns the principal registered for credential.
-func (p *principals) Authenticate(_ context.Context, credential string) (*auth.Principal, error) {
-	if v, ok := p.m.Load(credential); ok {
-		return v.(*auth.Principal), nil
-	}
-	return nil, auth.ErrInvalidCredential
-}
-
 // service is a content service running for one test on its own PostgreSQL database, with
 // clients for each of its gRPC services.
 type service struct {
 	srv       *server.Server
 	conn      *grpc.ClientConn
-	clock     *clock
-	logs      *syncBuffer
-	authn     *principals
+	clock     *testkit.Clock
+	logs      *testkit.LogBuffer
+	authn     *testkit.Principals
 	store     store.Store // for fixtures no RPC makes, such as a rollout that has ended
 	spaces    contentv1.SpaceServiceClient
 	apps      contentv1.AppServiceClient
@@ -100,7 +59,7 @@ func startServiceWith(t testing.TB, o serviceOptions) *service {
 		o.tenantAddr = "127.0.0.1:1"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{clock: &clock{}, logs: &syncBuffer{}, authn: &principals{}}
+	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: &testkit.Principals{}}
 	dbURL := testkit.PostgresDatabase(t)
 	if err := content.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -157,11 +116,7 @@ func startServiceWith(t testing.TB, o serviceOptions) *service {
 
 // as returns a context whose calls carry a new credential standing for p.
 func (s *service) as(p *auth.Principal) context.Context {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	credential := "test_" + hex.EncodeToString(b)
-	s.authn.m.Store(credential, p)
-	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+credential)
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.authn.Issue(p))
 }
 
 // platformAccount is a platform service account with scopes.
@@ -282,6 +237,3 @@ func (s *service) putApp(t testing.TB, tenant, id, space, owner string) string {
 	}
 	return app.GetName()
 }
-
-// lastSegment is the id ending a resource name.
-func lastSegment(name string) string { return name[strings.LastIndex(name, "/")+1:] }

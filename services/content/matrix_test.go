@@ -127,7 +127,7 @@ func (c *cell) deleteApps(t *testing.T) {
 	purge := now.Add(14 * 24 * time.Hour)
 	for _, app := range []string{c.ownApp, c.othersApp} {
 		err := c.s.store.ReadWriteTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
-			_, err := tx.SetAppState(ctx, c.tenant, lastSegment(app), "", contentv1.App_STATE_DELETED, &purge, now)
+			_, err := tx.SetAppState(ctx, c.tenant, testkit.ResourceID(app), "", contentv1.App_STATE_DELETED, &purge, now)
 			return err
 		})
 		if err != nil {

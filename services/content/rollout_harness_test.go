@@ -30,7 +30,7 @@ import (
 // content service's test authenticator maps to the same platform admin.
 type tenantService struct {
 	srv      *server.Server
-	clock    *clock
+	clock    *testkit.Clock
 	client   tenantv1.TenantServiceClient
 	adminKey string
 	// admin carries the admin key, to the tenant service and to content alike.
@@ -42,7 +42,7 @@ type tenantService struct {
 func startTenantService(t testing.TB) *tenantService {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &tenantService{clock: &clock{}, adminKey: auth.GenerateAPIKey()}
+	ts := &tenantService{clock: &testkit.Clock{}, adminKey: auth.GenerateAPIKey()}
 	ts.admin = metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+ts.adminKey)
 	dbURL := testkit.PostgresDatabase(t)
 	if err := tenant.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
@@ -122,8 +122,8 @@ func startWithTenants(t testing.TB) (*service, *tenantService) {
 	t.Helper()
 	ts := startTenantService(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{clock: &clock{}, logs: &syncBuffer{}, authn: &principals{}}
-	s.authn.m.Store(ts.adminKey, &auth.Principal{
+	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: &testkit.Principals{}}
+	s.authn.Register(ts.adminKey, &auth.Principal{
 		Kind: auth.KindServiceAccount, ID: auth.BootstrapPrincipalID, Credential: auth.BootstrapPrincipalID, Scopes: auth.AllScopes,
 	})
 	dbURL := testkit.PostgresDatabase(t)

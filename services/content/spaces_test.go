@@ -54,7 +54,7 @@ func TestADeveloperFacilitatesTheSharedSpacesItCreates(t *testing.T) {
 	})
 }
 
-func spaceID(name string) string { return lastSegment(name) }
+func spaceID(name string) string { return testkit.ResourceID(name) }
 
 func TestSpaceMembersAreOnePerPrincipalAndGroupsGrantRoles(t *testing.T) {
 	t.Parallel()

@@ -1,12 +1,10 @@
 package datagateway_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +13,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,50 +34,14 @@ import (
 	"github.com/oriel-dev/oriel/services/datagateway/internal/store"
 )
 
-// clock is a test clock that starts at the real time and moves only when told.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// principals stands in for the identity service: it maps credentials the test made up to
-// the principals identity would introspect them as. It is a double for identity alone;
-// PostgreSQL stays real.
-type principals struct{ m sync.Map }
-
-// Authenticate returns the principal registered for credential.
-func (p *principals) Authenticate(_ context.Context, credential string) (*auth.Principal, error) {
-	if v, ok := p.m.Load(credential); ok {
-		return v.(*auth.Principal), nil
-	}
-	return nil, auth.ErrInvalidCredential
-}
-
 // service is a datagateway running for one test on its own PostgreSQL database, with
 // clients for each of its gRPC services.
 type service struct {
 	srv          *server.Server
 	conn         *grpc.ClientConn
-	clock        *clock
-	logs         *syncBuffer
-	authn        *principals
+	clock        *testkit.Clock
+	logs         *testkit.LogBuffer
+	authn        *testkit.Principals
 	store        *store.SQL // for what no RPC does, such as spending an enrollment token
 	connections  datagatewayv1.ConnectionServiceClient
 	agents       datagatewayv1.AgentServiceClient
@@ -105,7 +65,7 @@ func startService(t testing.TB) *service { return startServiceWith(t, nil) }
 func startServiceWith(t testing.TB, configure func(*datagateway.Config)) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{clock: &clock{}, logs: &syncBuffer{}, authn: &principals{}}
+	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: &testkit.Principals{}}
 	dbURL := testkit.PostgresDatabase(t)
 	if err := datagateway.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -172,11 +132,7 @@ func startServiceWith(t testing.TB, configure func(*datagateway.Config)) *servic
 
 // as returns a context whose calls carry a new credential standing for p.
 func (s *service) as(p *auth.Principal) context.Context {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	credential := "test_" + hex.EncodeToString(b)
-	s.authn.m.Store(credential, p)
-	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+credential)
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.authn.Issue(p))
 }
 
 // platformAccount is a platform service account with scopes.

@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,8 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,29 +28,6 @@ import (
 	"github.com/oriel-dev/oriel/services/identity"
 )
 
-// clock is a test clock that starts at the real time and moves only when told.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // service is an identity service running for one test on PostgreSQL and Redis, with
 // clients for each of its gRPC services.
 type service struct {
@@ -61,8 +35,8 @@ type service struct {
 	conn      *grpc.ClientConn
 	adminKey  string
 	redisURL  string
-	clock     *clock
-	logs      *syncBuffer
+	clock     *testkit.Clock
+	logs      *testkit.LogBuffer
 	providers identityv1.IdentityProviderServiceClient
 	directory identityv1.DirectoryServiceClient
 	accounts  identityv1.ServiceAccountServiceClient
@@ -79,7 +53,7 @@ type options struct {
 func startService(t testing.TB, o options) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{adminKey: auth.GenerateAPIKey(), clock: &clock{}, logs: &syncBuffer{}}
+	s := &service{adminKey: auth.GenerateAPIKey(), clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}}
 	dbURL := testkit.PostgresDatabase(t)
 	if err := identity.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)

@@ -1,12 +1,9 @@
 package tenant_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,37 +22,13 @@ import (
 	"github.com/oriel-dev/oriel/services/tenant"
 )
 
-// clock is a test clock that starts at the real time and moves only when told.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // service is a tenant service running for one test, with a client that carries the admin
 // key and one that carries nothing.
 type service struct {
 	srv         *server.Server
 	databaseURL string
-	clock       *clock
-	logs        *syncBuffer
+	clock       *testkit.Clock
+	logs        *testkit.LogBuffer
 	client      tenantv1.TenantServiceClient
 	conn        *grpc.ClientConn
 	adminKey    string
@@ -71,7 +44,7 @@ type options struct {
 func startService(t *testing.T, opts options) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{databaseURL: opts.databaseURL, clock: &clock{}, logs: &syncBuffer{}, adminKey: auth.GenerateAPIKey()}
+	s := &service{databaseURL: opts.databaseURL, clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, adminKey: auth.GenerateAPIKey()}
 	if s.databaseURL == "" {
 		s.databaseURL = testkit.PostgresDatabase(t)
 	}

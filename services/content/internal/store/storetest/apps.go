@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
@@ -116,7 +117,7 @@ func mustCreateApp(t *testing.T, s store.Store, tenant, space, id string) *conte
 func mustCreateAppAs(t *testing.T, s store.Store, tenant, id string, a *contentv1.App, rev store.Revision) *contentv1.App {
 	t.Helper()
 	mustTx(t, s, "CreateApp "+id, func(ctx context.Context, tx store.Tx) error { return tx.CreateApp(ctx, tenant, id, a, rev) })
-	requireEqual(t, "revision of a created app", "1", a.GetRevision())
+	testkit.RequireEqual(t, "revision of a created app", "1", a.GetRevision())
 	if a.GetEtag() == "" {
 		t.Fatalf("CreateApp(%s) left the etag empty", a.GetName())
 	}
@@ -127,7 +128,7 @@ func mustCreateAppAs(t *testing.T, s store.Store, tenant, id string, a *contentv
 func mustGetApp(t *testing.T, s store.Store, tenant, id string) *contentv1.App {
 	t.Helper()
 	a, err := s.GetApp(t.Context(), tenant, id)
-	requireNoError(t, "GetApp "+id, err)
+	testkit.RequireNoError(t, "GetApp "+id, err)
 	return a
 }
 
@@ -140,7 +141,7 @@ func save(t *testing.T, s store.Store, tenant, id, etag string, a *contentv1.App
 // mustSave saves a in its own transaction, which then carries its new revision and etag.
 func mustSave(t *testing.T, s store.Store, tenant, id, etag string, a *contentv1.App, rev store.Revision) {
 	t.Helper()
-	requireNoError(t, "SaveApp "+id, save(t, s, tenant, id, etag, a, rev))
+	testkit.RequireNoError(t, "SaveApp "+id, save(t, s, tenant, id, etag, a, rev))
 }
 
 // mustSetState sets an app's state in its own transaction and returns the app.
@@ -159,10 +160,10 @@ func mustSetState(t *testing.T, s store.Store, tenant, id, etag string, state co
 func revisionNumbers(t *testing.T, s store.Store, tenant, app string) []string {
 	t.Helper()
 	revs, err := s.ListAppRevisions(t.Context(), tenant, app, everything)
-	requireNoError(t, "ListAppRevisions", err)
+	testkit.RequireNoError(t, "ListAppRevisions", err)
 	out := make([]string, len(revs))
 	for i, r := range revs {
-		out[i] = lastSegment(r.GetName())
+		out[i] = testkit.ResourceID(r.GetName())
 	}
 	return out
 }
@@ -181,33 +182,33 @@ func appRoundTrips(t *testing.T, s store.Store) {
 		inTxGot, err = tx.GetApp(ctx, tenant, "dash")
 		return err
 	})
-	requireEqual(t, "revision", "1", want.GetRevision())
-	requireProto(t, "Tx.GetApp in the creating transaction", want, inTxGot)
-	requireProto(t, "GetApp", want, mustGetApp(t, s, tenant, "dash"))
+	testkit.RequireEqual(t, "revision", "1", want.GetRevision())
+	testkit.RequireProto(t, "Tx.GetApp in the creating transaction", want, inTxGot)
+	testkit.RequireProto(t, "GetApp", want, mustGetApp(t, s, tenant, "dash"))
 	list, err := s.ListApps(t.Context(), tenant, store.AppQuery{Page: everything})
-	requireNoError(t, "ListApps", err)
-	requireEqual(t, "apps listed", 1, len(list))
-	requireProto(t, "ListApps[0]", want, list[0])
+	testkit.RequireNoError(t, "ListApps", err)
+	testkit.RequireEqual(t, "apps listed", 1, len(list))
+	testkit.RequireProto(t, "ListApps[0]", want, list[0])
 
 	wantRev := expectedRevision(tenant, "dash", 1, want, rev)
 	got, err := s.GetAppRevision(t.Context(), tenant, "dash", 1)
-	requireNoError(t, "GetAppRevision", err)
-	requireProto(t, "GetAppRevision", wantRev, got)
+	testkit.RequireNoError(t, "GetAppRevision", err)
+	testkit.RequireProto(t, "GetAppRevision", wantRev, got)
 	mustTx(t, s, "Tx.GetAppRevision", func(ctx context.Context, tx store.Tx) error {
 		got, err := tx.GetAppRevision(ctx, tenant, "dash", 1)
 		if err == nil {
-			requireProto(t, "Tx.GetAppRevision", wantRev, got)
+			testkit.RequireProto(t, "Tx.GetAppRevision", wantRev, got)
 		}
 		return err
 	})
 	_, err = s.GetAppRevision(t.Context(), tenant, "dash", 2)
-	requireErrorIs(t, "GetAppRevision of a revision not made", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetAppRevision of a revision not made", err, store.ErrNotFound)
 
 	// An app without a definition reads back without one, not with an empty one.
 	bare := newApp(tenant, "finance", "bare")
 	bare.Definition, bare.Labels, bare.Description = nil, nil, ""
 	mustCreateAppAs(t, s, tenant, "bare", bare, saveRevision(epoch))
-	requireProto(t, "GetApp of an app without definition or labels", bare, mustGetApp(t, s, tenant, "bare"))
+	testkit.RequireProto(t, "GetApp of an app without definition or labels", bare, mustGetApp(t, s, tenant, "bare"))
 }
 
 func createAppChecks(t *testing.T, s store.Store) {
@@ -223,15 +224,15 @@ func createAppChecks(t *testing.T, s store.Store) {
 
 	again := newApp(tenant, "finance", "dash")
 	again.Title, again.Definition = "Another", newDefinition(9)
-	requireErrorIs(t, "CreateApp of a taken id", create(tenant, "dash", again), store.ErrAlreadyExists)
-	requireProto(t, "the app after a second create", first, mustGetApp(t, s, tenant, "dash"))
-	requireStrings(t, "revisions after a second create", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
+	testkit.RequireErrorIs(t, "CreateApp of a taken id", create(tenant, "dash", again), store.ErrAlreadyExists)
+	testkit.RequireProto(t, "the app after a second create", first, mustGetApp(t, s, tenant, "dash"))
+	testkit.RequireStrings(t, "revisions after a second create", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
 
-	requireErrorIs(t, "CreateApp in a missing space", create(tenant, "lost", newApp(tenant, "missing", "lost")), store.ErrNotFound)
-	requireErrorIs(t, "CreateApp in another tenant's space",
+	testkit.RequireErrorIs(t, "CreateApp in a missing space", create(tenant, "lost", newApp(tenant, "missing", "lost")), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "CreateApp in another tenant's space",
 		create(tenant, "stray", newApp(other, "finance", "stray")), store.ErrNotFound)
 	_, err := s.GetApp(t.Context(), tenant, "stray")
-	requireErrorIs(t, "GetApp of an app refused", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetApp of an app refused", err, store.ErrNotFound)
 
 	mustCreateApp(t, s, other, "finance", "dash")
 }
@@ -256,28 +257,28 @@ func savesAppendRevisions(t *testing.T, s store.Store) {
 		}
 		before := proto.Clone(a).(*contentv1.App)
 		mustSave(t, s, tenant, "dash", a.GetEtag(), a, rev)
-		requireEqual(t, "revision after a save", strconv.FormatInt(n, 10), a.GetRevision())
-		requireEqual(t, "update time after a save", rev.Time, a.GetUpdateTime().AsTime())
+		testkit.RequireEqual(t, "revision after a save", strconv.FormatInt(n, 10), a.GetRevision())
+		testkit.RequireEqual(t, "update time after a save", rev.Time, a.GetUpdateTime().AsTime())
 		if etags[a.GetEtag()] {
 			t.Fatalf("save %d set etag %q, which an earlier state had", n, a.GetEtag())
 		}
 		etags[a.GetEtag()] = true
 		before.Revision, before.UpdateTime, before.Etag = a.GetRevision(), a.GetUpdateTime(), a.GetEtag()
-		requireProto(t, "the app SaveApp returned", before, a)
-		requireProto(t, "GetApp after a save", a, mustGetApp(t, s, tenant, "dash"))
+		testkit.RequireProto(t, "the app SaveApp returned", before, a)
+		testkit.RequireProto(t, "GetApp after a save", a, mustGetApp(t, s, tenant, "dash"))
 		wantRevs = append(wantRevs, expectedRevision(tenant, "dash", n, a, rev))
 	}
 	for _, want := range wantRevs {
-		n, _ := strconv.ParseInt(lastSegment(want.GetName()), 10, 64)
+		n, _ := strconv.ParseInt(testkit.ResourceID(want.GetName()), 10, 64)
 		got, err := s.GetAppRevision(t.Context(), tenant, "dash", n)
-		requireNoError(t, "GetAppRevision", err)
-		requireProto(t, "revision "+want.GetName(), want, got)
+		testkit.RequireNoError(t, "GetAppRevision", err)
+		testkit.RequireProto(t, "revision "+want.GetName(), want, got)
 	}
 	requireOrderedPaging(t, []string{"5", "4", "3", "2", "1"}, func(p store.Page) ([]*contentv1.AppRevision, error) {
 		return s.ListAppRevisions(t.Context(), tenant, "dash", p)
-	}, func(r *contentv1.AppRevision) string { return lastSegment(r.GetName()) })
+	}, func(r *contentv1.AppRevision) string { return testkit.ResourceID(r.GetName()) })
 	_, err := s.ListAppRevisions(t.Context(), tenant, "missing", everything)
-	requireErrorIs(t, "ListAppRevisions of a missing app", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListAppRevisions of a missing app", err, store.ErrNotFound)
 }
 
 func staleSaveWritesNothing(t *testing.T, s store.Store) {
@@ -291,22 +292,22 @@ func staleSaveWritesNothing(t *testing.T, s store.Store) {
 	stale := mustGetApp(t, s, tenant, "dash")
 	stale.Title, stale.Definition = "Second", newDefinition(7)
 	err := save(t, s, tenant, "dash", created.GetEtag(), stale, saveRevision(at(2*time.Minute)))
-	requireErrorIs(t, "SaveApp with a stale etag", err, store.ErrEtagMismatch)
-	requireProto(t, "the app after a stale save", fresh, mustGetApp(t, s, tenant, "dash"))
-	requireStrings(t, "revisions after a stale save", []string{"2", "1"}, revisionNumbers(t, s, tenant, "dash"))
+	testkit.RequireErrorIs(t, "SaveApp with a stale etag", err, store.ErrEtagMismatch)
+	testkit.RequireProto(t, "the app after a stale save", fresh, mustGetApp(t, s, tenant, "dash"))
+	testkit.RequireStrings(t, "revisions after a stale save", []string{"2", "1"}, revisionNumbers(t, s, tenant, "dash"))
 
 	// An etag is made stale by state changes too.
 	deleted := mustSetState(t, s, tenant, "dash", fresh.GetEtag(), contentv1.App_STATE_DELETED, nil, at(3*time.Minute))
 	err = save(t, s, tenant, "dash", fresh.GetEtag(), stale, saveRevision(at(4*time.Minute)))
-	requireErrorIs(t, "SaveApp with an etag from before a state change", err, store.ErrEtagMismatch)
+	testkit.RequireErrorIs(t, "SaveApp with an etag from before a state change", err, store.ErrEtagMismatch)
 
 	// Without an etag, a save always writes.
 	mustSave(t, s, tenant, "dash", "", stale, saveRevision(at(5*time.Minute)))
-	requireEqual(t, "revision of a save without etag", "3", stale.GetRevision())
+	testkit.RequireEqual(t, "revision of a save without etag", "3", stale.GetRevision())
 	if stale.GetEtag() == deleted.GetEtag() {
 		t.Fatal("a save without etag kept the etag")
 	}
-	requireErrorIs(t, "SaveApp of a missing app", save(t, s, tenant, "missing", "", newApp(tenant, "finance", "missing"),
+	testkit.RequireErrorIs(t, "SaveApp of a missing app", save(t, s, tenant, "missing", "", newApp(tenant, "finance", "missing"),
 		saveRevision(epoch)), store.ErrNotFound)
 }
 
@@ -319,17 +320,17 @@ func saveMovesSpace(t *testing.T, s store.Store) {
 
 	a := mustGetApp(t, s, tenant, "dash")
 	a.Space = store.SpaceName(tenant, "missing")
-	requireErrorIs(t, "SaveApp into a missing space", save(t, s, tenant, "dash", a.GetEtag(), a, saveRevision(at(time.Minute))), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "SaveApp into a missing space", save(t, s, tenant, "dash", a.GetEtag(), a, saveRevision(at(time.Minute))), store.ErrNotFound)
 	a.Space = store.SpaceName(other, "managed")
-	requireErrorIs(t, "SaveApp into another tenant's space", save(t, s, tenant, "dash", a.GetEtag(), a, saveRevision(at(time.Minute))), store.ErrNotFound)
-	requireStrings(t, "revisions after refused moves", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
+	testkit.RequireErrorIs(t, "SaveApp into another tenant's space", save(t, s, tenant, "dash", a.GetEtag(), a, saveRevision(at(time.Minute))), store.ErrNotFound)
+	testkit.RequireStrings(t, "revisions after refused moves", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
 
 	a.Space = store.SpaceName(tenant, "managed")
 	mustSave(t, s, tenant, "dash", a.GetEtag(), a, store.Revision{Source: contentv1.AppRevision_SOURCE_PUBLISH, Time: at(time.Minute)})
-	requireEqual(t, "space after a move", store.SpaceName(tenant, "managed"), mustGetApp(t, s, tenant, "dash").GetSpace())
+	testkit.RequireEqual(t, "space after a move", store.SpaceName(tenant, "managed"), mustGetApp(t, s, tenant, "dash").GetSpace())
 	inSpace, err := s.ListApps(t.Context(), tenant, store.AppQuery{Space: "shared", Page: everything})
-	requireNoError(t, "ListApps of the old space", err)
-	requireEqual(t, "apps left in the old space", 0, len(inSpace))
+	testkit.RequireNoError(t, "ListApps of the old space", err)
+	testkit.RequireEqual(t, "apps left in the old space", 0, len(inSpace))
 }
 
 func setAppStateChecksEtag(t *testing.T, s store.Store) {
@@ -342,9 +343,9 @@ func setAppStateChecksEtag(t *testing.T, s store.Store) {
 			return err
 		})
 	}
-	requireErrorIs(t, "SetAppState with a stale etag", setState("stale", contentv1.App_STATE_DELETED, nil, at(time.Hour)),
+	testkit.RequireErrorIs(t, "SetAppState with a stale etag", setState("stale", contentv1.App_STATE_DELETED, nil, at(time.Hour)),
 		store.ErrEtagMismatch)
-	requireProto(t, "the app after a stale state change", created, mustGetApp(t, s, tenant, "dash"))
+	testkit.RequireProto(t, "the app after a stale state change", created, mustGetApp(t, s, tenant, "dash"))
 
 	purge := at(14*24*time.Hour + time.Microsecond)
 	deleted := mustSetState(t, s, tenant, "dash", created.GetEtag(), contentv1.App_STATE_DELETED, &purge, at(time.Hour))
@@ -353,17 +354,17 @@ func setAppStateChecksEtag(t *testing.T, s store.Store) {
 	if deleted.GetEtag() == created.GetEtag() {
 		t.Fatal("SetAppState kept the etag")
 	}
-	requireProto(t, "the app SetAppState returned", want, deleted)
-	requireProto(t, "GetApp of a deleted app", want, mustGetApp(t, s, tenant, "dash"))
-	requireStrings(t, "revisions after a state change", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
+	testkit.RequireProto(t, "the app SetAppState returned", want, deleted)
+	testkit.RequireProto(t, "GetApp of a deleted app", want, mustGetApp(t, s, tenant, "dash"))
+	testkit.RequireStrings(t, "revisions after a state change", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
 
 	restored := mustSetState(t, s, tenant, "dash", "", contentv1.App_STATE_ACTIVE, nil, at(2*time.Hour))
-	requireEqual(t, "state after undelete", contentv1.App_STATE_ACTIVE, restored.GetState())
+	testkit.RequireEqual(t, "state after undelete", contentv1.App_STATE_ACTIVE, restored.GetState())
 	if restored.GetPurgeTime() != nil {
 		t.Fatalf("purge time after undelete = %v, want none", restored.GetPurgeTime())
 	}
-	requireEqual(t, "revision after undelete", "1", restored.GetRevision())
-	requireErrorIs(t, "SetAppState of a missing app", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+	testkit.RequireEqual(t, "revision after undelete", "1", restored.GetRevision())
+	testkit.RequireErrorIs(t, "SetAppState of a missing app", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.SetAppState(ctx, tenant, "missing", "", contentv1.App_STATE_DELETED, nil, epoch)
 		return err
 	}), store.ErrNotFound)
@@ -428,7 +429,7 @@ func listAppsFilters(t *testing.T, s store.Store) {
 				q := tc.q
 				q.Page = p
 				return s.ListApps(t.Context(), tenant, q)
-			}, func(a *contentv1.App) string { return lastSegment(a.GetName()) })
+			}, func(a *contentv1.App) string { return testkit.ResourceID(a.GetName()) })
 		})
 	}
 }
@@ -440,16 +441,16 @@ func appTenantIsolation(t *testing.T, s store.Store) {
 	created := mustCreateApp(t, s, tenant, "finance", "dash")
 
 	_, err := s.GetApp(t.Context(), other, "dash")
-	requireErrorIs(t, "GetApp from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetApp from another tenant", err, store.ErrNotFound)
 	_, err = s.GetAppRevision(t.Context(), other, "dash", 1)
-	requireErrorIs(t, "GetAppRevision from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetAppRevision from another tenant", err, store.ErrNotFound)
 	_, err = s.ListAppRevisions(t.Context(), other, "dash", everything)
-	requireErrorIs(t, "ListAppRevisions from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListAppRevisions from another tenant", err, store.ErrNotFound)
 	for _, q := range []store.AppQuery{{ShowDeleted: true}, {Apps: []string{"dash"}}, {Space: "finance"}} {
 		q.Page = everything
 		list, err := s.ListApps(t.Context(), other, q)
-		requireNoError(t, "ListApps in another tenant", err)
-		requireEqual(t, "apps listed in another tenant", 0, len(list))
+		testkit.RequireNoError(t, "ListApps in another tenant", err)
+		testkit.RequireEqual(t, "apps listed in another tenant", 0, len(list))
 	}
 	for _, tc := range []struct {
 		name string
@@ -468,10 +469,10 @@ func appTenantIsolation(t *testing.T, s store.Store) {
 			return err
 		}},
 	} {
-		requireErrorIs(t, tc.name+" from another tenant", inTx(t, s, tc.fn), store.ErrNotFound)
+		testkit.RequireErrorIs(t, tc.name+" from another tenant", inTx(t, s, tc.fn), store.ErrNotFound)
 	}
-	requireProto(t, "the app after another tenant's attempts", created, mustGetApp(t, s, tenant, "dash"))
-	requireStrings(t, "revisions after another tenant's attempts", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
+	testkit.RequireProto(t, "the app after another tenant's attempts", created, mustGetApp(t, s, tenant, "dash"))
+	testkit.RequireStrings(t, "revisions after another tenant's attempts", []string{"1"}, revisionNumbers(t, s, tenant, "dash"))
 }
 
 func concurrentSavesOneWins(t *testing.T, s store.Store) {
@@ -503,14 +504,14 @@ func concurrentSavesOneWins(t *testing.T, s store.Store) {
 			case err == nil:
 				won = i
 			default:
-				requireErrorIs(t, fmt.Sprintf("round %d: losing save %d", round, i), err, store.ErrEtagMismatch)
+				testkit.RequireErrorIs(t, fmt.Sprintf("round %d: losing save %d", round, i), err, store.ErrEtagMismatch)
 			}
 		}
 		if won < 0 {
 			t.Fatalf("round %d: no concurrent save won", round)
 		}
-		requireStrings(t, "revisions after concurrent saves", []string{"2", "1"}, revisionNumbers(t, s, tenant, id))
-		requireEqual(t, "title after concurrent saves", fmt.Sprintf("Saved by %d", won), mustGetApp(t, s, tenant, id).GetTitle())
+		testkit.RequireStrings(t, "revisions after concurrent saves", []string{"2", "1"}, revisionNumbers(t, s, tenant, id))
+		testkit.RequireEqual(t, "title after concurrent saves", fmt.Sprintf("Saved by %d", won), mustGetApp(t, s, tenant, id).GetTitle())
 	}
 }
 
@@ -535,29 +536,29 @@ func purgeDeletedApps(t *testing.T, s store.Store) {
 	now := purgeEpoch.Add(3 * time.Hour) // "third" is due exactly now
 
 	n, err := s.PurgeDeletedApps(t.Context(), now, 2)
-	requireNoError(t, "PurgeDeletedApps", err)
-	requireEqual(t, "apps purged up to the limit", 2, n)
+	testkit.RequireNoError(t, "PurgeDeletedApps", err)
+	testkit.RequireEqual(t, "apps purged up to the limit", 2, n)
 	n, err = s.PurgeDeletedApps(t.Context(), now, 2)
-	requireNoError(t, "PurgeDeletedApps again", err)
-	requireEqual(t, "apps purged the second time", 1, n)
+	testkit.RequireNoError(t, "PurgeDeletedApps again", err)
+	testkit.RequireEqual(t, "apps purged the second time", 1, n)
 	n, err = s.PurgeDeletedApps(t.Context(), now, 2)
-	requireNoError(t, "PurgeDeletedApps a third time", err)
-	requireEqual(t, "apps purged when none is due", 0, n)
+	testkit.RequireNoError(t, "PurgeDeletedApps a third time", err)
+	testkit.RequireEqual(t, "apps purged when none is due", 0, n)
 
 	for _, gone := range []struct{ tenant, id string }{{tenant, "first"}, {other, "second"}, {tenant, "third"}} {
 		_, err := s.GetApp(t.Context(), gone.tenant, gone.id)
-		requireErrorIs(t, "GetApp of a purged app", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "GetApp of a purged app", err, store.ErrNotFound)
 		for _, rev := range []int64{1, 2} {
 			_, err = s.GetAppRevision(t.Context(), gone.tenant, gone.id, rev)
-			requireErrorIs(t, "GetAppRevision of a purged app", err, store.ErrNotFound)
+			testkit.RequireErrorIs(t, "GetAppRevision of a purged app", err, store.ErrNotFound)
 		}
 	}
-	requireEqual(t, "a deleted app not yet due", contentv1.App_STATE_DELETED, mustGetApp(t, s, tenant, "later").GetState())
-	requireStrings(t, "revisions of a deleted app not yet due", []string{"2", "1"}, revisionNumbers(t, s, tenant, "later"))
+	testkit.RequireEqual(t, "a deleted app not yet due", contentv1.App_STATE_DELETED, mustGetApp(t, s, tenant, "later").GetState())
+	testkit.RequireStrings(t, "revisions of a deleted app not yet due", []string{"2", "1"}, revisionNumbers(t, s, tenant, "later"))
 	mustGetApp(t, s, tenant, "live")
 
 	// Purged apps no longer keep their space; the id is free again.
-	requireNoError(t, "DeleteSpace of a space whose deleted apps were purged", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+	testkit.RequireNoError(t, "DeleteSpace of a space whose deleted apps were purged", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.DeleteSpace(ctx, other, "finance", "")
 	}))
 	mustCreateApp(t, s, tenant, "finance", "first")
@@ -575,37 +576,37 @@ func purgeTenant(t *testing.T, s store.Store) {
 		mustSetState(t, s, tn, "gone", "", contentv1.App_STATE_DELETED, nil, at(time.Hour))
 	}
 	otherApp := mustGetApp(t, s, other, "dash")
-	requireNoError(t, "PurgeTenant", s.PurgeTenant(t.Context(), tenant))
+	testkit.RequireNoError(t, "PurgeTenant", s.PurgeTenant(t.Context(), tenant))
 
 	spaces, err := s.ListSpaces(t.Context(), tenant, nil, everything)
-	requireNoError(t, "ListSpaces of a purged tenant", err)
-	requireEqual(t, "spaces of a purged tenant", 0, len(spaces))
+	testkit.RequireNoError(t, "ListSpaces of a purged tenant", err)
+	testkit.RequireEqual(t, "spaces of a purged tenant", 0, len(spaces))
 	apps, err := s.ListApps(t.Context(), tenant, store.AppQuery{ShowDeleted: true, Page: everything})
-	requireNoError(t, "ListApps of a purged tenant", err)
-	requireEqual(t, "apps of a purged tenant", 0, len(apps))
+	testkit.RequireNoError(t, "ListApps of a purged tenant", err)
+	testkit.RequireEqual(t, "apps of a purged tenant", 0, len(apps))
 	_, err = s.GetAppRevision(t.Context(), tenant, "dash", 1)
-	requireErrorIs(t, "GetAppRevision of a purged tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetAppRevision of a purged tenant", err, store.ErrNotFound)
 	_, err = s.ListSpaceMembers(t.Context(), tenant, "finance", everything)
-	requireErrorIs(t, "ListSpaceMembers of a purged tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListSpaceMembers of a purged tenant", err, store.ErrNotFound)
 	requireRoles(t, s, tenant, []string{userName(tenant, "ann")}, nil)
 
-	requireProto(t, "the other tenant's app", otherApp, mustGetApp(t, s, other, "dash"))
-	requireStrings(t, "the other tenant's revisions", []string{"2", "1"}, revisionNumbers(t, s, other, "dash"))
-	requireEqual(t, "the other tenant's spaces", 2, len(must(s.ListSpaces(t.Context(), other, nil, everything))(t)))
-	requireEqual(t, "the other tenant's deleted app", contentv1.App_STATE_DELETED, mustGetApp(t, s, other, "gone").GetState())
+	testkit.RequireProto(t, "the other tenant's app", otherApp, mustGetApp(t, s, other, "dash"))
+	testkit.RequireStrings(t, "the other tenant's revisions", []string{"2", "1"}, revisionNumbers(t, s, other, "dash"))
+	testkit.RequireEqual(t, "the other tenant's spaces", 2, len(must(s.ListSpaces(t.Context(), other, nil, everything))(t)))
+	testkit.RequireEqual(t, "the other tenant's deleted app", contentv1.App_STATE_DELETED, mustGetApp(t, s, other, "gone").GetState())
 	requireRoles(t, s, other, []string{userName(other, "ann")}, map[string]contentv1.SpaceRole{"finance": contentv1.SpaceRole_SPACE_ROLE_PRODUCER})
 
 	// Nothing is left behind: the purged tenant's ids are free.
 	mustCreateSpace(t, s, tenant, "finance")
 	mustCreateApp(t, s, tenant, "finance", "dash")
-	requireNoError(t, "PurgeTenant of a tenant without content", s.PurgeTenant(t.Context(), newTenant()))
+	testkit.RequireNoError(t, "PurgeTenant of a tenant without content", s.PurgeTenant(t.Context(), newTenant()))
 }
 
 // must turns a value and an error into a function failing the test on the error.
 func must[T any](v T, err error) func(t *testing.T) T {
 	return func(t *testing.T) T {
 		t.Helper()
-		requireNoError(t, "call", err)
+		testkit.RequireNoError(t, "call", err)
 		return v
 	}
 }

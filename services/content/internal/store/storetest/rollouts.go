@@ -103,7 +103,7 @@ func mustCreatePlainRollout(t *testing.T, s store.Store, id string, tenants ...s
 func mustGetRollout(t *testing.T, s store.Store, id string) *contentv1.Rollout {
 	t.Helper()
 	r, err := s.GetRollout(t.Context(), id)
-	requireNoError(t, "GetRollout "+id, err)
+	testkit.RequireNoError(t, "GetRollout "+id, err)
 	return r
 }
 
@@ -123,7 +123,7 @@ func transition(t *testing.T, s store.Store, id string, from []contentv1.Rollout
 func mustListTargets(t *testing.T, s store.Store, rollout string, status contentv1.RolloutTarget_Status) []*store.Target {
 	t.Helper()
 	targets, err := s.ListTargets(t.Context(), rollout, status, everything)
-	requireNoError(t, "ListTargets", err)
+	testkit.RequireNoError(t, "ListTargets", err)
 	return targets
 }
 
@@ -181,18 +181,18 @@ func rolloutRoundTrips(t *testing.T, s store.Store) {
 		// A new rollout is PENDING; the refused transition leaves the transaction usable.
 		_, err := tx.TransitionRollout(ctx, id, []contentv1.Rollout_State{contentv1.Rollout_STATE_RUNNING},
 			contentv1.Rollout_STATE_COMPLETED, epoch, nil)
-		requireErrorIs(t, "TransitionRollout from RUNNING of a new rollout", err, store.ErrStateConflict)
+		testkit.RequireErrorIs(t, "TransitionRollout from RUNNING of a new rollout", err, store.ErrStateConflict)
 		return nil
 	})
 
 	want := proto.Clone(spec).(*contentv1.Rollout)
 	want.State, want.EndTime = contentv1.Rollout_STATE_PENDING, nil
 	want.Progress = &contentv1.Progress{Total: 3, Pending: 3}
-	requireProto(t, "the rollout CreateRollout returned", want, r)
-	requireProto(t, "GetRollout", want, mustGetRollout(t, s, id))
+	testkit.RequireProto(t, "the rollout CreateRollout returned", want, r)
+	testkit.RequireProto(t, "GetRollout", want, mustGetRollout(t, s, id))
 
 	listed := mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_UNSPECIFIED)
-	requireStrings(t, "targets listed", slices.Sorted(slices.Values(tenants)), tenantsOf(listed))
+	testkit.RequireStrings(t, "targets listed", slices.Sorted(slices.Values(tenants)), tenantsOf(listed))
 	for _, tg := range listed {
 		i := slices.Index(tenants, tg.Tenant)
 		want := &store.Target{
@@ -211,11 +211,11 @@ func rolloutRoundTrips(t *testing.T, s store.Store) {
 	mustCreateRollout(t, s, byFilter, f, nil)
 	wantF := proto.Clone(f).(*contentv1.Rollout)
 	wantF.Progress = &contentv1.Progress{}
-	requireProto(t, "GetRollout of a rollout without targets", wantF, mustGetRollout(t, s, byFilter))
-	requireEqual(t, "targets of a rollout without targets", 0, len(mustListTargets(t, s, byFilter, 0)))
+	testkit.RequireProto(t, "GetRollout of a rollout without targets", wantF, mustGetRollout(t, s, byFilter))
+	testkit.RequireEqual(t, "targets of a rollout without targets", 0, len(mustListTargets(t, s, byFilter, 0)))
 
 	_, err := s.GetRollout(t.Context(), newRolloutID())
-	requireErrorIs(t, "GetRollout of a missing rollout", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetRollout of a missing rollout", err, store.ErrNotFound)
 }
 
 func rolloutIDTaken(t *testing.T, s store.Store) {
@@ -226,9 +226,9 @@ func rolloutIDTaken(t *testing.T, s store.Store) {
 	err := inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.CreateRollout(ctx, id, again, newTargets(again.GetSelector().GetTenants()))
 	})
-	requireErrorIs(t, "CreateRollout of a taken id", err, store.ErrAlreadyExists)
-	requireProto(t, "the rollout after a second create", first, mustGetRollout(t, s, id))
-	requireStrings(t, "targets after a second create", slices.Sorted(slices.Values(tenants)),
+	testkit.RequireErrorIs(t, "CreateRollout of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireProto(t, "the rollout after a second create", first, mustGetRollout(t, s, id))
+	testkit.RequireStrings(t, "targets after a second create", slices.Sorted(slices.Values(tenants)),
 		tenantsOf(mustListTargets(t, s, id, 0)))
 }
 
@@ -250,24 +250,24 @@ func progressCountsByStatus(t *testing.T, s store.Store) {
 	set(contentv1.RolloutTarget_STATUS_CANCELLED, tenants[5], tenants[6])
 	set(contentv1.RolloutTarget_STATUS_ROLLED_BACK, tenants[7])
 	want := &contentv1.Progress{Total: 9, Pending: 1, Applying: 1, Succeeded: 2, Failed: 1, Skipped: 1, Cancelled: 2, RolledBack: 1}
-	requireProto(t, "progress", want, mustGetRollout(t, s, id).GetProgress())
+	testkit.RequireProto(t, "progress", want, mustGetRollout(t, s, id).GetProgress())
 
 	other := newRolloutID()
 	mustCreatePlainRollout(t, s, other, newTenants(2)...)
 	list, err := s.ListRollouts(t.Context(), everything)
-	requireNoError(t, "ListRollouts", err)
+	testkit.RequireNoError(t, "ListRollouts", err)
 	found := 0
 	for _, r := range list {
 		switch r.GetName() {
 		case store.RolloutName(id):
-			requireProto(t, "progress in ListRollouts", want, r.GetProgress())
+			testkit.RequireProto(t, "progress in ListRollouts", want, r.GetProgress())
 			found++
 		case store.RolloutName(other):
-			requireProto(t, "progress of the other rollout in ListRollouts", &contentv1.Progress{Total: 2, Pending: 2}, r.GetProgress())
+			testkit.RequireProto(t, "progress of the other rollout in ListRollouts", &contentv1.Progress{Total: 2, Pending: 2}, r.GetProgress())
 			found++
 		}
 	}
-	requireEqual(t, "this behaviour's rollouts listed", 2, found)
+	testkit.RequireEqual(t, "this behaviour's rollouts listed", 2, found)
 }
 
 func rolloutsNewestFirst(t *testing.T, s store.Store) {
@@ -283,14 +283,14 @@ func rolloutsNewestFirst(t *testing.T, s store.Store) {
 	for _, limit := range []int{1, 2, 3, 4, 5, 6, 1000} {
 		t.Run(fmt.Sprintf("%d at a time", limit), func(t *testing.T) {
 			all := walk(t, limit, func(p store.Page) ([]*contentv1.Rollout, error) { return s.ListRollouts(t.Context(), p) },
-				func(r *contentv1.Rollout) string { return lastSegment(r.GetName()) })
+				func(r *contentv1.Rollout) string { return testkit.ResourceID(r.GetName()) })
 			var mine []string
 			for _, id := range all {
 				if slices.Contains(created, id) {
 					mine = append(mine, id)
 				}
 			}
-			requireStrings(t, "this run's rollouts, newest first", want, mine)
+			testkit.RequireStrings(t, "this run's rollouts, newest first", want, mine)
 		})
 	}
 }
@@ -302,37 +302,37 @@ func transitionIsConditional(t *testing.T, s store.Store) {
 	completed, cancelling := contentv1.Rollout_STATE_COMPLETED, contentv1.Rollout_STATE_CANCELLING
 
 	r, err := transition(t, s, id, []contentv1.Rollout_State{pending, running}, running, at(time.Minute), nil)
-	requireNoError(t, "TransitionRollout PENDING → RUNNING", err)
+	testkit.RequireNoError(t, "TransitionRollout PENDING → RUNNING", err)
 	want := mustGetRollout(t, s, id)
-	requireEqual(t, "state", running, want.GetState())
-	requireEqual(t, "update time", at(time.Minute), want.GetUpdateTime().AsTime())
-	requireEqual(t, "create time", epoch, want.GetCreateTime().AsTime())
+	testkit.RequireEqual(t, "state", running, want.GetState())
+	testkit.RequireEqual(t, "update time", at(time.Minute), want.GetUpdateTime().AsTime())
+	testkit.RequireEqual(t, "create time", epoch, want.GetCreateTime().AsTime())
 	if want.GetEndTime() != nil {
 		t.Fatalf("end time of a running rollout = %v, want none", want.GetEndTime())
 	}
-	requireProto(t, "the rollout TransitionRollout returned", want, r)
+	testkit.RequireProto(t, "the rollout TransitionRollout returned", want, r)
 
 	_, err = transition(t, s, id, []contentv1.Rollout_State{pending}, cancelling, at(2*time.Minute), nil)
-	requireErrorIs(t, "TransitionRollout from a state it is not in", err, store.ErrStateConflict)
+	testkit.RequireErrorIs(t, "TransitionRollout from a state it is not in", err, store.ErrStateConflict)
 	_, err = transition(t, s, id, nil, cancelling, at(2*time.Minute), nil)
-	requireErrorIs(t, "TransitionRollout from no state", err, store.ErrStateConflict)
-	requireProto(t, "the rollout after refused transitions", want, mustGetRollout(t, s, id))
+	testkit.RequireErrorIs(t, "TransitionRollout from no state", err, store.ErrStateConflict)
+	testkit.RequireProto(t, "the rollout after refused transitions", want, mustGetRollout(t, s, id))
 
 	end := at(3*time.Minute + time.Microsecond)
 	r, err = transition(t, s, id, []contentv1.Rollout_State{running}, completed, end, &end)
-	requireNoError(t, "TransitionRollout RUNNING → COMPLETED", err)
-	requireEqual(t, "state", completed, r.GetState())
-	requireEqual(t, "end time", end, r.GetEndTime().AsTime())
-	requireEqual(t, "update time", end, r.GetUpdateTime().AsTime())
-	requireProto(t, "GetRollout after completing", r, mustGetRollout(t, s, id))
+	testkit.RequireNoError(t, "TransitionRollout RUNNING → COMPLETED", err)
+	testkit.RequireEqual(t, "state", completed, r.GetState())
+	testkit.RequireEqual(t, "end time", end, r.GetEndTime().AsTime())
+	testkit.RequireEqual(t, "update time", end, r.GetUpdateTime().AsTime())
+	testkit.RequireProto(t, "GetRollout after completing", r, mustGetRollout(t, s, id))
 
 	// A later transition without an end time keeps the one set.
 	r, err = transition(t, s, id, []contentv1.Rollout_State{completed}, contentv1.Rollout_STATE_ROLLING_BACK, at(time.Hour), nil)
-	requireNoError(t, "TransitionRollout COMPLETED → ROLLING_BACK", err)
-	requireEqual(t, "end time kept", end, r.GetEndTime().AsTime())
+	testkit.RequireNoError(t, "TransitionRollout COMPLETED → ROLLING_BACK", err)
+	testkit.RequireEqual(t, "end time kept", end, r.GetEndTime().AsTime())
 
 	_, err = transition(t, s, newRolloutID(), []contentv1.Rollout_State{pending}, running, epoch, nil)
-	requireErrorIs(t, "TransitionRollout of a missing rollout", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "TransitionRollout of a missing rollout", err, store.ErrNotFound)
 }
 
 func targetsListByTenant(t *testing.T, s store.Store) {
@@ -362,9 +362,9 @@ func targetsListByTenant(t *testing.T, s store.Store) {
 		}
 		requirePaging(t, pending, list(contentv1.RolloutTarget_STATUS_PENDING), byTenant)
 	})
-	requireEqual(t, "succeeded targets", 0, len(mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_SUCCEEDED)))
+	testkit.RequireEqual(t, "succeeded targets", 0, len(mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_SUCCEEDED)))
 	_, err := s.ListTargets(t.Context(), newRolloutID(), 0, everything)
-	requireErrorIs(t, "ListTargets of a missing rollout", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListTargets of a missing rollout", err, store.ErrNotFound)
 }
 
 func nextTargetsInOrder(t *testing.T, s store.Store) {
@@ -390,16 +390,16 @@ func nextTargetsInOrder(t *testing.T, s store.Store) {
 		return tenantsOf(got)
 	}
 	order := []string{run + "-b", run + "-c", run + "-f", run + "-a", run + "-e", run + "-d"}
-	requireStrings(t, "every pending target", order, next(contentv1.RolloutTarget_STATUS_PENDING, 100))
-	requireStrings(t, "the first four pending targets", order[:4], next(contentv1.RolloutTarget_STATUS_PENDING, 4))
+	testkit.RequireStrings(t, "every pending target", order, next(contentv1.RolloutTarget_STATUS_PENDING, 100))
+	testkit.RequireStrings(t, "the first four pending targets", order[:4], next(contentv1.RolloutTarget_STATUS_PENDING, 4))
 
 	mustUpdateTargets(t, s, at(time.Minute),
 		&store.Target{Rollout: id, Tenant: run + "-c", Status: contentv1.RolloutTarget_STATUS_APPLYING},
 		&store.Target{Rollout: id, Tenant: run + "-a", Status: contentv1.RolloutTarget_STATUS_APPLYING})
-	requireStrings(t, "pending targets after two started", []string{run + "-b", run + "-f", run + "-e"},
+	testkit.RequireStrings(t, "pending targets after two started", []string{run + "-b", run + "-f", run + "-e"},
 		next(contentv1.RolloutTarget_STATUS_PENDING, 3))
-	requireStrings(t, "applying targets", []string{run + "-c", run + "-a"}, next(contentv1.RolloutTarget_STATUS_APPLYING, 10))
-	requireStrings(t, "succeeded targets", nil, next(contentv1.RolloutTarget_STATUS_SUCCEEDED, 10))
+	testkit.RequireStrings(t, "applying targets", []string{run + "-c", run + "-a"}, next(contentv1.RolloutTarget_STATUS_APPLYING, 10))
+	testkit.RequireStrings(t, "succeeded targets", nil, next(contentv1.RolloutTarget_STATUS_SUCCEEDED, 10))
 }
 
 func updateTargetWrites(t *testing.T, s store.Store) {
@@ -429,15 +429,15 @@ func updateTargetWrites(t *testing.T, s store.Store) {
 		return err
 	})
 	listed := mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_SUCCEEDED)
-	requireEqual(t, "succeeded targets", 1, len(listed))
+	testkit.RequireEqual(t, "succeeded targets", 1, len(listed))
 	requireTarget(t, "ListTargets after UpdateTarget", want, listed[0])
-	requireEqual(t, "targets still pending", 1, len(mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_PENDING)))
+	testkit.RequireEqual(t, "targets still pending", 1, len(mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_PENDING)))
 
-	requireErrorIs(t, "GetTarget of a tenant not targeted", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+	testkit.RequireErrorIs(t, "GetTarget of a tenant not targeted", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.GetTarget(ctx, id, newTenant())
 		return err
 	}), store.ErrNotFound)
-	requireErrorIs(t, "UpdateTarget of a tenant not targeted", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+	testkit.RequireErrorIs(t, "UpdateTarget of a tenant not targeted", inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.UpdateTarget(ctx, &store.Target{Rollout: id, Tenant: newTenant(), Status: contentv1.RolloutTarget_STATUS_FAILED}, epoch)
 	}), store.ErrNotFound)
 }
@@ -454,20 +454,20 @@ func setTargetsStatusMovesSome(t *testing.T, s store.Store) {
 		n, err = tx.SetTargetsStatus(ctx, id, contentv1.RolloutTarget_STATUS_PENDING, contentv1.RolloutTarget_STATUS_CANCELLED, at(time.Hour))
 		return err
 	})
-	requireEqual(t, "targets moved", 4, n)
+	testkit.RequireEqual(t, "targets moved", 4, n)
 	cancelled := mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_CANCELLED)
-	requireEqual(t, "cancelled targets", 4, len(cancelled))
+	testkit.RequireEqual(t, "cancelled targets", 4, len(cancelled))
 	for _, tg := range cancelled {
-		requireEqual(t, "update time of a moved target", at(time.Hour), tg.UpdateTime)
+		testkit.RequireEqual(t, "update time of a moved target", at(time.Hour), tg.UpdateTime)
 	}
-	requireEqual(t, "succeeded targets left alone", 1, len(mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_SUCCEEDED)))
-	requireEqual(t, "the other rollout's pending targets", 5, len(mustListTargets(t, s, other, contentv1.RolloutTarget_STATUS_PENDING)))
+	testkit.RequireEqual(t, "succeeded targets left alone", 1, len(mustListTargets(t, s, id, contentv1.RolloutTarget_STATUS_SUCCEEDED)))
+	testkit.RequireEqual(t, "the other rollout's pending targets", 5, len(mustListTargets(t, s, other, contentv1.RolloutTarget_STATUS_PENDING)))
 	mustTx(t, s, "SetTargetsStatus again", func(ctx context.Context, tx store.Tx) error {
 		var err error
 		n, err = tx.SetTargetsStatus(ctx, id, contentv1.RolloutTarget_STATUS_PENDING, contentv1.RolloutTarget_STATUS_CANCELLED, at(time.Hour))
 		return err
 	})
-	requireEqual(t, "targets moved when none has the status", 0, n)
+	testkit.RequireEqual(t, "targets moved when none has the status", 0, n)
 }
 
 func concurrentWorkersProcessEachTargetOnce(t *testing.T, s store.Store) {
@@ -514,7 +514,7 @@ func concurrentWorkersProcessEachTargetOnce(t *testing.T, s store.Store) {
 	close(start)
 	wg.Wait()
 	for w, err := range errs {
-		requireNoError(t, fmt.Sprintf("worker %d", w), err)
+		testkit.RequireNoError(t, fmt.Sprintf("worker %d", w), err)
 	}
 	seen := map[string]int{}
 	for _, p := range processed {
@@ -527,8 +527,8 @@ func concurrentWorkersProcessEachTargetOnce(t *testing.T, s store.Store) {
 			t.Fatalf("target %s was processed %d times, want exactly once", tn, seen[tn])
 		}
 	}
-	requireEqual(t, "targets processed", targets, len(seen))
-	requireProto(t, "progress after the workers", &contentv1.Progress{Total: targets, Succeeded: targets},
+	testkit.RequireEqual(t, "targets processed", targets, len(seen))
+	testkit.RequireProto(t, "progress after the workers", &contentv1.Progress{Total: targets, Succeeded: targets},
 		mustGetRollout(t, s, id).GetProgress())
 	// Each target's reason names the one worker that processed it.
 	for _, tg := range mustListTargets(t, s, id, 0) {
@@ -538,7 +538,7 @@ func concurrentWorkersProcessEachTargetOnce(t *testing.T, s store.Store) {
 				w = i
 			}
 		}
-		requireEqual(t, "reason of "+tg.Tenant, fmt.Sprintf("worker %d", w), tg.Reason)
+		testkit.RequireEqual(t, "reason of "+tg.Tenant, fmt.Sprintf("worker %d", w), tg.Reason)
 	}
 }
 
@@ -553,7 +553,7 @@ func claimTakesOldest(t *testing.T, s store.Store) {
 	for i, to := range []contentv1.Rollout_State{done, contentv1.Rollout_STATE_CANCELLING, contentv1.Rollout_STATE_RUNNING,
 		contentv1.Rollout_STATE_CANCELLED, contentv1.Rollout_STATE_ROLLING_BACK} {
 		_, err := transition(t, s, ids[i], pending, to, at(time.Second), nil)
-		requireNoError(t, "TransitionRollout", err)
+		testkit.RequireNoError(t, "TransitionRollout", err)
 	}
 	// Claimable, oldest first: ids[1] (CANCELLING), ids[2] (RUNNING), ids[4] (ROLLING_BACK),
 	// ids[5] (PENDING). ids[0] and ids[3] are over.
@@ -563,58 +563,58 @@ func claimTakesOldest(t *testing.T, s store.Store) {
 	for i, want := range []string{ids[1], ids[2], ids[4], ids[5]} {
 		owner := fmt.Sprintf("worker-%d", i)
 		lease, err := claim(owner, at(time.Hour))
-		requireNoError(t, "ClaimRollout by "+owner, err)
-		requireEqual(t, "rollout claimed by "+owner, store.RolloutName(want), lease.Rollout.GetName())
-		requireEqual(t, "lease owner", owner, lease.Owner)
-		requireEqual(t, "lease until", at(time.Hour+time.Minute), lease.Until)
-		requireProto(t, "the leased rollout", mustGetRollout(t, s, want), lease.Rollout)
+		testkit.RequireNoError(t, "ClaimRollout by "+owner, err)
+		testkit.RequireEqual(t, "rollout claimed by "+owner, store.RolloutName(want), lease.Rollout.GetName())
+		testkit.RequireEqual(t, "lease owner", owner, lease.Owner)
+		testkit.RequireEqual(t, "lease until", at(time.Hour+time.Minute), lease.Until)
+		testkit.RequireProto(t, "the leased rollout", mustGetRollout(t, s, want), lease.Rollout)
 	}
 	_, err := claim("worker-late", at(time.Hour+time.Minute-time.Microsecond))
-	requireErrorIs(t, "ClaimRollout while every lease holds", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ClaimRollout while every lease holds", err, store.ErrNotFound)
 
 	// A lease expired at now can be taken over, oldest first again.
 	lease, err := claim("worker-new", at(time.Hour+time.Minute))
-	requireNoError(t, "ClaimRollout of expired leases", err)
-	requireEqual(t, "rollout taken over", store.RolloutName(ids[1]), lease.Rollout.GetName())
-	requireErrorIs(t, "RenewLease by the owner whose lease was taken over",
+	testkit.RequireNoError(t, "ClaimRollout of expired leases", err)
+	testkit.RequireEqual(t, "rollout taken over", store.RolloutName(ids[1]), lease.Rollout.GetName())
+	testkit.RequireErrorIs(t, "RenewLease by the owner whose lease was taken over",
 		s.RenewLease(t.Context(), ids[1], "worker-0", at(2*time.Hour)), store.ErrLeaseLost)
 
 	// A rollout that ends needs no worker, even with an expired lease.
 	_, err = transition(t, s, ids[2], []contentv1.Rollout_State{contentv1.Rollout_STATE_RUNNING}, done, at(time.Hour), nil)
-	requireNoError(t, "TransitionRollout RUNNING → COMPLETED", err)
+	testkit.RequireNoError(t, "TransitionRollout RUNNING → COMPLETED", err)
 	lease, err = claim("worker-next", at(2*time.Hour))
-	requireNoError(t, "ClaimRollout after one ended", err)
-	requireEqual(t, "rollout claimed after one ended", store.RolloutName(ids[1]), lease.Rollout.GetName())
+	testkit.RequireNoError(t, "ClaimRollout after one ended", err)
+	testkit.RequireEqual(t, "rollout claimed after one ended", store.RolloutName(ids[1]), lease.Rollout.GetName())
 	for _, want := range []string{ids[4], ids[5]} {
 		lease, err = claim("worker-next", at(2*time.Hour))
-		requireNoError(t, "ClaimRollout", err)
-		requireEqual(t, "rollout claimed", store.RolloutName(want), lease.Rollout.GetName())
+		testkit.RequireNoError(t, "ClaimRollout", err)
+		testkit.RequireEqual(t, "rollout claimed", store.RolloutName(want), lease.Rollout.GetName())
 	}
 	_, err = claim("worker-next", at(2*time.Hour))
-	requireErrorIs(t, "ClaimRollout when all are held", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ClaimRollout when all are held", err, store.ErrNotFound)
 }
 
 func leaseOnlyByOwner(t *testing.T, s store.Store) {
 	id := newRolloutID()
 	mustCreatePlainRollout(t, s, id, newTenant())
 	lease, err := s.ClaimRollout(t.Context(), "alice", epoch, at(time.Minute))
-	requireNoError(t, "ClaimRollout", err)
-	requireEqual(t, "rollout claimed", store.RolloutName(id), lease.Rollout.GetName())
+	testkit.RequireNoError(t, "ClaimRollout", err)
+	testkit.RequireEqual(t, "rollout claimed", store.RolloutName(id), lease.Rollout.GetName())
 
-	requireErrorIs(t, "RenewLease by another worker", s.RenewLease(t.Context(), id, "bob", at(time.Hour)), store.ErrLeaseLost)
-	requireErrorIs(t, "ReleaseLease by another worker", s.ReleaseLease(t.Context(), id, "bob"), store.ErrLeaseLost)
-	requireNoError(t, "RenewLease by the owner", s.RenewLease(t.Context(), id, "alice", at(time.Hour)))
+	testkit.RequireErrorIs(t, "RenewLease by another worker", s.RenewLease(t.Context(), id, "bob", at(time.Hour)), store.ErrLeaseLost)
+	testkit.RequireErrorIs(t, "ReleaseLease by another worker", s.ReleaseLease(t.Context(), id, "bob"), store.ErrLeaseLost)
+	testkit.RequireNoError(t, "RenewLease by the owner", s.RenewLease(t.Context(), id, "alice", at(time.Hour)))
 	// Renewed: not claimable before the new time, claimable at it.
 	_, err = s.ClaimRollout(t.Context(), "bob", at(time.Hour-time.Microsecond), at(2*time.Hour))
-	requireErrorIs(t, "ClaimRollout before the renewed lease ends", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ClaimRollout before the renewed lease ends", err, store.ErrNotFound)
 
-	requireNoError(t, "ReleaseLease by the owner", s.ReleaseLease(t.Context(), id, "alice"))
-	requireErrorIs(t, "RenewLease after release", s.RenewLease(t.Context(), id, "alice", at(time.Hour)), store.ErrLeaseLost)
-	requireErrorIs(t, "ReleaseLease twice", s.ReleaseLease(t.Context(), id, "alice"), store.ErrLeaseLost)
+	testkit.RequireNoError(t, "ReleaseLease by the owner", s.ReleaseLease(t.Context(), id, "alice"))
+	testkit.RequireErrorIs(t, "RenewLease after release", s.RenewLease(t.Context(), id, "alice", at(time.Hour)), store.ErrLeaseLost)
+	testkit.RequireErrorIs(t, "ReleaseLease twice", s.ReleaseLease(t.Context(), id, "alice"), store.ErrLeaseLost)
 	lease, err = s.ClaimRollout(t.Context(), "bob", epoch, at(time.Minute))
-	requireNoError(t, "ClaimRollout of a released rollout", err)
-	requireEqual(t, "lease owner", "bob", lease.Owner)
-	requireErrorIs(t, "RenewLease of a missing rollout", s.RenewLease(t.Context(), newRolloutID(), "bob", at(time.Hour)), store.ErrLeaseLost)
+	testkit.RequireNoError(t, "ClaimRollout of a released rollout", err)
+	testkit.RequireEqual(t, "lease owner", "bob", lease.Owner)
+	testkit.RequireErrorIs(t, "RenewLease of a missing rollout", s.RenewLease(t.Context(), newRolloutID(), "bob", at(time.Hour)), store.ErrLeaseLost)
 }
 
 func concurrentClaimsOneLease(t *testing.T, s store.Store) {
@@ -642,14 +642,14 @@ func concurrentClaimsOneLease(t *testing.T, s store.Store) {
 				t.Fatalf("round %d: workers %d and %d both claimed %s", round, won, i, leases[i].Rollout.GetName())
 			case err == nil:
 				won = i
-				requireEqual(t, "rollout claimed", store.RolloutName(id), leases[i].Rollout.GetName())
+				testkit.RequireEqual(t, "rollout claimed", store.RolloutName(id), leases[i].Rollout.GetName())
 			default:
-				requireErrorIs(t, fmt.Sprintf("round %d: claim of worker %d", round, i), err, store.ErrNotFound)
+				testkit.RequireErrorIs(t, fmt.Sprintf("round %d: claim of worker %d", round, i), err, store.ErrNotFound)
 			}
 		}
 		if won < 0 {
 			t.Fatalf("round %d: no worker claimed the rollout", round)
 		}
-		requireNoError(t, "RenewLease by the winner", s.RenewLease(t.Context(), id, fmt.Sprintf("worker-%d", won), at(48*time.Hour)))
+		testkit.RequireNoError(t, "RenewLease by the winner", s.RenewLease(t.Context(), id, fmt.Sprintf("worker-%d", won), at(48*time.Hour)))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
@@ -56,7 +57,7 @@ func mustCreateSpace(t *testing.T, s store.Store, tenant, id string) *contentv1.
 func mustGetSpace(t *testing.T, s store.Store, tenant, id string) *contentv1.Space {
 	t.Helper()
 	sp, err := s.GetSpace(t.Context(), tenant, id)
-	requireNoError(t, "GetSpace "+id, err)
+	testkit.RequireNoError(t, "GetSpace "+id, err)
 	return sp
 }
 
@@ -96,7 +97,7 @@ func mustPutMember(t *testing.T, s store.Store, tenant, space string, members ..
 func mustListMembers(t *testing.T, s store.Store, tenant, space string) []*contentv1.SpaceMember {
 	t.Helper()
 	members, err := s.ListSpaceMembers(t.Context(), tenant, space, everything)
-	requireNoError(t, "ListSpaceMembers", err)
+	testkit.RequireNoError(t, "ListSpaceMembers", err)
 	return members
 }
 
@@ -104,7 +105,7 @@ func mustListMembers(t *testing.T, s store.Store, tenant, space string) []*conte
 func requireRoles(t *testing.T, s store.Store, tenant string, members []string, want map[string]contentv1.SpaceRole) {
 	t.Helper()
 	got, err := s.SpaceRoles(t.Context(), tenant, members)
-	requireNoError(t, "SpaceRoles", err)
+	testkit.RequireNoError(t, "SpaceRoles", err)
 	if len(got) != len(want) {
 		t.Fatalf("SpaceRoles(%q) = %v, want %v", members, got, want)
 	}
@@ -130,19 +131,19 @@ func spaceRoundTrips(t *testing.T, s store.Store) {
 	if want.GetEtag() == "" {
 		t.Fatal("CreateSpace left the etag empty")
 	}
-	requireProto(t, "Tx.GetSpace in the creating transaction", want, inTxGot)
-	requireProto(t, "GetSpace", want, mustGetSpace(t, s, tenant, "analytics"))
+	testkit.RequireProto(t, "Tx.GetSpace in the creating transaction", want, inTxGot)
+	testkit.RequireProto(t, "GetSpace", want, mustGetSpace(t, s, tenant, "analytics"))
 	mustTx(t, s, "Tx.GetSpace", func(ctx context.Context, tx store.Tx) error {
 		got, err := tx.GetSpace(ctx, tenant, "analytics")
 		if err == nil {
-			requireProto(t, "Tx.GetSpace", want, got)
+			testkit.RequireProto(t, "Tx.GetSpace", want, got)
 		}
 		return err
 	})
 	list, err := s.ListSpaces(t.Context(), tenant, nil, everything)
-	requireNoError(t, "ListSpaces", err)
-	requireEqual(t, "spaces listed", 1, len(list))
-	requireProto(t, "ListSpaces[0]", want, list[0])
+	testkit.RequireNoError(t, "ListSpaces", err)
+	testkit.RequireEqual(t, "spaces listed", 1, len(list))
+	testkit.RequireProto(t, "ListSpaces[0]", want, list[0])
 	if got := list[0].GetCreateTime().AsTime(); got.Location() != time.UTC || !got.Equal(epoch) {
 		t.Fatalf("create time = %v, want %v in UTC to the microsecond", got, epoch)
 	}
@@ -154,8 +155,8 @@ func spaceIDTaken(t *testing.T, s store.Store) {
 	again := newSpace(tenant, "sales", contentv1.Space_TYPE_MANAGED)
 	again.DisplayName = "Another"
 	err := inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.CreateSpace(ctx, tenant, "sales", again) })
-	requireErrorIs(t, "CreateSpace of a taken id", err, store.ErrAlreadyExists)
-	requireProto(t, "the space after a second create", first, mustGetSpace(t, s, tenant, "sales"))
+	testkit.RequireErrorIs(t, "CreateSpace of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireProto(t, "the space after a second create", first, mustGetSpace(t, s, tenant, "sales"))
 	mustCreateSpace(t, s, other, "sales")
 }
 
@@ -168,32 +169,32 @@ func updateSpaceChecksEtag(t *testing.T, s store.Store) {
 
 	changed := mustGetSpace(t, s, tenant, "ops")
 	changed.DisplayName, changed.Description, changed.UpdateTime = "Operations", "Run the business", ts(at(time.Hour))
-	requireNoError(t, "UpdateSpace with the current etag", update(created.GetEtag(), changed))
+	testkit.RequireNoError(t, "UpdateSpace with the current etag", update(created.GetEtag(), changed))
 	if changed.GetEtag() == "" || changed.GetEtag() == created.GetEtag() {
 		t.Fatalf("UpdateSpace set etag %q, want a new one (was %q)", changed.GetEtag(), created.GetEtag())
 	}
-	requireProto(t, "GetSpace after UpdateSpace", changed, mustGetSpace(t, s, tenant, "ops"))
+	testkit.RequireProto(t, "GetSpace after UpdateSpace", changed, mustGetSpace(t, s, tenant, "ops"))
 
 	stale := mustGetSpace(t, s, tenant, "ops")
 	stale.DisplayName = "Stale"
-	requireErrorIs(t, "UpdateSpace with a stale etag", update(created.GetEtag(), stale), store.ErrEtagMismatch)
-	requireProto(t, "the space after a stale update", changed, mustGetSpace(t, s, tenant, "ops"))
+	testkit.RequireErrorIs(t, "UpdateSpace with a stale etag", update(created.GetEtag(), stale), store.ErrEtagMismatch)
+	testkit.RequireProto(t, "the space after a stale update", changed, mustGetSpace(t, s, tenant, "ops"))
 
 	// Only display name, description and update time change; type and create time stay.
 	blind := newSpace(tenant, "ops", contentv1.Space_TYPE_MANAGED)
 	blind.CreateTime, blind.UpdateTime, blind.DisplayName = ts(at(-time.Hour)), ts(at(2*time.Hour)), "Blind"
-	requireNoError(t, "UpdateSpace without an etag", update("", blind))
+	testkit.RequireNoError(t, "UpdateSpace without an etag", update("", blind))
 	got := mustGetSpace(t, s, tenant, "ops")
-	requireEqual(t, "display name after a blind update", "Blind", got.GetDisplayName())
-	requireEqual(t, "type after an update", contentv1.Space_TYPE_SHARED, got.GetType())
-	requireEqual(t, "create time after an update", epoch, got.GetCreateTime().AsTime())
-	requireEqual(t, "update time after an update", at(2*time.Hour), got.GetUpdateTime().AsTime())
-	requireEqual(t, "etag", blind.GetEtag(), got.GetEtag())
+	testkit.RequireEqual(t, "display name after a blind update", "Blind", got.GetDisplayName())
+	testkit.RequireEqual(t, "type after an update", contentv1.Space_TYPE_SHARED, got.GetType())
+	testkit.RequireEqual(t, "create time after an update", epoch, got.GetCreateTime().AsTime())
+	testkit.RequireEqual(t, "update time after an update", at(2*time.Hour), got.GetUpdateTime().AsTime())
+	testkit.RequireEqual(t, "etag", blind.GetEtag(), got.GetEtag())
 
 	err := inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.UpdateSpace(ctx, tenant, "missing", "", newSpace(tenant, "missing", contentv1.Space_TYPE_SHARED))
 	})
-	requireErrorIs(t, "UpdateSpace of a missing space", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateSpace of a missing space", err, store.ErrNotFound)
 }
 
 func deleteSpaceDropsMembers(t *testing.T, s store.Store) {
@@ -205,16 +206,16 @@ func deleteSpaceDropsMembers(t *testing.T, s store.Store) {
 		return inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.DeleteSpace(ctx, tenant, "doomed", etag) })
 	}
 
-	requireErrorIs(t, "DeleteSpace with a stale etag", deleteSpace("stale"), store.ErrEtagMismatch)
+	testkit.RequireErrorIs(t, "DeleteSpace with a stale etag", deleteSpace("stale"), store.ErrEtagMismatch)
 	mustGetSpace(t, s, tenant, "doomed")
-	requireNoError(t, "DeleteSpace", deleteSpace(sp.GetEtag()))
+	testkit.RequireNoError(t, "DeleteSpace", deleteSpace(sp.GetEtag()))
 
 	_, err := s.GetSpace(t.Context(), tenant, "doomed")
-	requireErrorIs(t, "GetSpace after delete", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetSpace after delete", err, store.ErrNotFound)
 	_, err = s.ListSpaceMembers(t.Context(), tenant, "doomed", everything)
-	requireErrorIs(t, "ListSpaceMembers of a deleted space", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListSpaceMembers of a deleted space", err, store.ErrNotFound)
 	requireRoles(t, s, tenant, []string{user}, nil)
-	requireErrorIs(t, "DeleteSpace again", deleteSpace(""), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteSpace again", deleteSpace(""), store.ErrNotFound)
 
 	// Nothing is left behind: the id and its members start afresh.
 	mustCreateSpace(t, s, tenant, "doomed")
@@ -230,11 +231,11 @@ func deleteSpaceRefusesApps(t *testing.T, s store.Store) {
 	deleteSpace := func() error {
 		return inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.DeleteSpace(ctx, tenant, "full", "") })
 	}
-	requireErrorIs(t, "DeleteSpace of a space with an app", deleteSpace(), store.ErrSpaceNotEmpty)
+	testkit.RequireErrorIs(t, "DeleteSpace of a space with an app", deleteSpace(), store.ErrSpaceNotEmpty)
 
 	purge := at(14 * 24 * time.Hour)
 	mustSetState(t, s, tenant, "dash", app.GetEtag(), contentv1.App_STATE_DELETED, &purge, at(time.Hour))
-	requireErrorIs(t, "DeleteSpace of a space with a deleted app", deleteSpace(), store.ErrSpaceNotEmpty)
+	testkit.RequireErrorIs(t, "DeleteSpace of a space with a deleted app", deleteSpace(), store.ErrSpaceNotEmpty)
 	mustGetSpace(t, s, tenant, "full")
 	mustGetApp(t, s, tenant, "dash")
 
@@ -243,7 +244,7 @@ func deleteSpaceRefusesApps(t *testing.T, s store.Store) {
 	moved := mustGetApp(t, s, tenant, "dash")
 	moved.Space = store.SpaceName(tenant, "other")
 	mustSave(t, s, tenant, "dash", moved.GetEtag(), moved, saveRevision(at(2*time.Hour)))
-	requireNoError(t, "DeleteSpace after its app moved out", deleteSpace())
+	testkit.RequireNoError(t, "DeleteSpace after its app moved out", deleteSpace())
 }
 
 func spacesPageByID(t *testing.T, s store.Store) {
@@ -256,7 +257,7 @@ func spacesPageByID(t *testing.T, s store.Store) {
 	list := func(only []string) func(store.Page) ([]*contentv1.Space, error) {
 		return func(p store.Page) ([]*contentv1.Space, error) { return s.ListSpaces(t.Context(), tenant, only, p) }
 	}
-	id := func(sp *contentv1.Space) string { return lastSegment(sp.GetName()) }
+	id := func(sp *contentv1.Space) string { return testkit.ResourceID(sp.GetName()) }
 	t.Run("all", func(t *testing.T) { requirePaging(t, ids, list(nil), id) })
 	t.Run("only some", func(t *testing.T) {
 		some := []string{ids[0], ids[2], ids[4], "missing", ids[0] + "-x"}
@@ -264,8 +265,8 @@ func spacesPageByID(t *testing.T, s store.Store) {
 	})
 	t.Run("none", func(t *testing.T) {
 		got, err := s.ListSpaces(t.Context(), tenant, []string{}, everything)
-		requireNoError(t, "ListSpaces of no ids", err)
-		requireEqual(t, "spaces listed for no ids", 0, len(got))
+		testkit.RequireNoError(t, "ListSpaces of no ids", err)
+		testkit.RequireEqual(t, "spaces listed for no ids", 0, len(got))
 	})
 }
 
@@ -277,13 +278,13 @@ func spaceTenantIsolation(t *testing.T, s store.Store) {
 	memberID := store.MemberID(user)
 
 	_, err := s.GetSpace(t.Context(), other, "private")
-	requireErrorIs(t, "GetSpace from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetSpace from another tenant", err, store.ErrNotFound)
 	list, err := s.ListSpaces(t.Context(), other, nil, everything)
-	requireNoError(t, "ListSpaces in another tenant", err)
-	requireEqual(t, "spaces listed in another tenant", 0, len(list))
+	testkit.RequireNoError(t, "ListSpaces in another tenant", err)
+	testkit.RequireEqual(t, "spaces listed in another tenant", 0, len(list))
 	list, err = s.ListSpaces(t.Context(), other, []string{"private"}, everything)
-	requireNoError(t, "ListSpaces in another tenant by id", err)
-	requireEqual(t, "spaces listed in another tenant by id", 0, len(list))
+	testkit.RequireNoError(t, "ListSpaces in another tenant by id", err)
+	testkit.RequireEqual(t, "spaces listed in another tenant by id", 0, len(list))
 	for _, tc := range []struct {
 		name string
 		fn   func(ctx context.Context, tx store.Tx) error
@@ -301,10 +302,10 @@ func spaceTenantIsolation(t *testing.T, s store.Store) {
 			return tx.DeleteSpaceMember(ctx, other, "private", memberID)
 		}},
 	} {
-		requireErrorIs(t, tc.name+" from another tenant", inTx(t, s, tc.fn), store.ErrNotFound)
+		testkit.RequireErrorIs(t, tc.name+" from another tenant", inTx(t, s, tc.fn), store.ErrNotFound)
 	}
-	requireProto(t, "the space after another tenant's attempts", sp, mustGetSpace(t, s, tenant, "private"))
-	requireEqual(t, "members after another tenant's attempts", 1, len(mustListMembers(t, s, tenant, "private")))
+	testkit.RequireProto(t, "the space after another tenant's attempts", sp, mustGetSpace(t, s, tenant, "private"))
+	testkit.RequireEqual(t, "members after another tenant's attempts", 1, len(mustListMembers(t, s, tenant, "private")))
 	requireRoles(t, s, other, []string{user}, nil)
 }
 
@@ -326,21 +327,21 @@ func memberIDsDerive(t *testing.T, s store.Store) {
 	group := newMember(tenant, "team", groupName(tenant, "ann"), true, contentv1.SpaceRole_SPACE_ROLE_PRODUCER, at(time.Second))
 	mustPutMember(t, s, tenant, "team", user, group)
 	members := mustListMembers(t, s, tenant, "team")
-	requireEqual(t, "members listed", 2, len(members))
+	testkit.RequireEqual(t, "members listed", 2, len(members))
 	byName := map[string]*contentv1.SpaceMember{}
 	for _, m := range members {
 		byName[m.GetName()] = m
 	}
-	requireProto(t, "the user member", user, byName[user.GetName()])
-	requireProto(t, "the group member", group, byName[group.GetName()])
+	testkit.RequireProto(t, "the user member", user, byName[user.GetName()])
+	testkit.RequireProto(t, "the group member", group, byName[group.GetName()])
 
 	// A member put without a name gets the one derived from its principal.
 	unnamed := newMember(tenant, "team", userName(tenant, "bob"), false, contentv1.SpaceRole_SPACE_ROLE_CONTRIBUTOR, epoch)
 	want := store.SpaceMemberName(tenant, "team", store.MemberID(unnamed.GetUser()))
 	unnamed.Name = ""
 	mustPutMember(t, s, tenant, "team", unnamed)
-	requireEqual(t, "the name PutSpaceMember gave an unnamed member", want, unnamed.GetName())
-	requireStrings(t, "member names", []string{
+	testkit.RequireEqual(t, "the name PutSpaceMember gave an unnamed member", want, unnamed.GetName())
+	testkit.RequireStrings(t, "member names", []string{
 		store.SpaceMemberName(tenant, "team", "g-ann"),
 		store.SpaceMemberName(tenant, "team", "u-ann"),
 		store.SpaceMemberName(tenant, "team", "u-bob"),
@@ -360,16 +361,16 @@ func putMemberReplaces(t *testing.T, s store.Store) {
 	demoted := newMember(tenant, "team", group, true, contentv1.SpaceRole_SPACE_ROLE_CONSUMER, at(time.Minute))
 	mustPutMember(t, s, tenant, "team", promoted, demoted)
 	members := mustListMembers(t, s, tenant, "team")
-	requireEqual(t, "members after putting both again", 2, len(members))
-	requireProto(t, "the group, replaced", demoted, members[0])
-	requireProto(t, "the user, replaced", promoted, members[1])
+	testkit.RequireEqual(t, "members after putting both again", 2, len(members))
+	testkit.RequireProto(t, "the group, replaced", demoted, members[0])
+	testkit.RequireProto(t, "the user, replaced", promoted, members[1])
 	requireRoles(t, s, tenant, []string{user}, map[string]contentv1.SpaceRole{"team": contentv1.SpaceRole_SPACE_ROLE_PRODUCER})
 	requireRoles(t, s, tenant, []string{group}, map[string]contentv1.SpaceRole{"team": contentv1.SpaceRole_SPACE_ROLE_CONSUMER})
 
 	err := inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.PutSpaceMember(ctx, tenant, "missing", newMember(tenant, "missing", user, false, contentv1.SpaceRole_SPACE_ROLE_CONSUMER, epoch))
 	})
-	requireErrorIs(t, "PutSpaceMember in a missing space", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "PutSpaceMember in a missing space", err, store.ErrNotFound)
 }
 
 func deleteMember(t *testing.T, s store.Store) {
@@ -382,11 +383,11 @@ func deleteMember(t *testing.T, s store.Store) {
 	deleteMember := func(id string) error {
 		return inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.DeleteSpaceMember(ctx, tenant, "team", id) })
 	}
-	requireNoError(t, "DeleteSpaceMember", deleteMember(store.MemberID(user)))
+	testkit.RequireNoError(t, "DeleteSpaceMember", deleteMember(store.MemberID(user)))
 	requireRoles(t, s, tenant, []string{user}, nil)
-	requireStrings(t, "members after delete", []string{store.SpaceMemberName(tenant, "team", store.MemberID(other))},
+	testkit.RequireStrings(t, "members after delete", []string{store.SpaceMemberName(tenant, "team", store.MemberID(other))},
 		names(mustListMembers(t, s, tenant, "team")))
-	requireErrorIs(t, "DeleteSpaceMember again", deleteMember(store.MemberID(user)), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteSpaceMember again", deleteMember(store.MemberID(user)), store.ErrNotFound)
 }
 
 func spaceRolesAreHighest(t *testing.T, s store.Store) {
@@ -441,7 +442,7 @@ func membersPageByID(t *testing.T, s store.Store) {
 	}
 	requirePaging(t, ids, func(p store.Page) ([]*contentv1.SpaceMember, error) {
 		return s.ListSpaceMembers(t.Context(), tenant, "crowd", p)
-	}, func(m *contentv1.SpaceMember) string { return lastSegment(m.GetName()) })
+	}, func(m *contentv1.SpaceMember) string { return testkit.ResourceID(m.GetName()) })
 }
 
 func memberTenantIsolation(t *testing.T, s store.Store) {
@@ -450,10 +451,10 @@ func memberTenantIsolation(t *testing.T, s store.Store) {
 	mustPutMember(t, s, tenant, "private",
 		newMember(tenant, "private", userName(tenant, "ann"), false, contentv1.SpaceRole_SPACE_ROLE_CONSUMER, epoch))
 	_, err := s.ListSpaceMembers(t.Context(), other, "private", everything)
-	requireErrorIs(t, "ListSpaceMembers of another tenant's space", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListSpaceMembers of another tenant's space", err, store.ErrNotFound)
 	_, err = s.ListSpaceMembers(t.Context(), tenant, "missing", everything)
-	requireErrorIs(t, "ListSpaceMembers of a missing space", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListSpaceMembers of a missing space", err, store.ErrNotFound)
 	// A space without members is there, and empty.
 	mustCreateSpace(t, s, tenant, "empty")
-	requireEqual(t, "members of an empty space", 0, len(mustListMembers(t, s, tenant, "empty")))
+	testkit.RequireEqual(t, "members of an empty space", 0, len(mustListMembers(t, s, tenant, "empty")))
 }

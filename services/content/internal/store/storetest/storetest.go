@@ -14,16 +14,12 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/prototext"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/oriel-dev/oriel/platform/testkit"
@@ -94,9 +90,6 @@ func at(d time.Duration) time.Time { return epoch.Add(d) }
 // ts is a protobuf timestamp of t.
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
-// lastSegment is the id that ends a resource name.
-func lastSegment(name string) string { return name[strings.LastIndex(name, "/")+1:] }
-
 // inTx runs fn in a transaction of its own.
 func inTx(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx) error) error {
 	t.Helper()
@@ -106,47 +99,7 @@ func inTx(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx)
 // mustTx runs fn in a transaction of its own, failing the test if it fails.
 func mustTx(t *testing.T, s store.Store, what string, fn func(ctx context.Context, tx store.Tx) error) {
 	t.Helper()
-	requireNoError(t, what, inTx(t, s, fn))
-}
-
-// requireProto fails the test unless got equals want field for field.
-func requireProto(t *testing.T, what string, want, got proto.Message) {
-	t.Helper()
-	if !proto.Equal(want, got) {
-		t.Fatalf("%s:\ngot:\n%s\nwant:\n%s", what, prototext.Format(got), prototext.Format(want))
-	}
-}
-
-// requireErrorIs fails the test unless err is target.
-func requireErrorIs(t *testing.T, what string, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("%s: error = %v, want %v", what, err, target)
-	}
-}
-
-// requireNoError fails the test if err is not nil.
-func requireNoError(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// requireEqual fails the test unless got equals want.
-func requireEqual[T comparable](t *testing.T, what string, want, got T) {
-	t.Helper()
-	if got != want {
-		t.Fatalf("%s = %v, want %v", what, got, want)
-	}
-}
-
-// requireStrings fails the test unless got and want hold the same strings in the same order.
-func requireStrings(t *testing.T, what string, want, got []string) {
-	t.Helper()
-	if !slices.Equal(want, got) {
-		t.Fatalf("%s = %q, want %q", what, got, want)
-	}
+	testkit.RequireNoError(t, what, inTx(t, s, fn))
 }
 
 // names returns the name of each message.
@@ -194,7 +147,7 @@ func requireOrderedPaging[T any](t *testing.T, want []string, list func(store.Pa
 			continue
 		}
 		t.Run(fmt.Sprintf("%d at a time", limit), func(t *testing.T) {
-			requireStrings(t, "walked ids", want, walk(t, limit, list, id))
+			testkit.RequireStrings(t, "walked ids", want, walk(t, limit, list, id))
 		})
 	}
 }

@@ -79,23 +79,23 @@ func mustCreateVersion(t *testing.T, s store.Store, template, id string, n int, 
 func mustGetTemplate(t *testing.T, s store.Store, id string) *contentv1.Template {
 	t.Helper()
 	tpl, err := s.GetTemplate(t.Context(), id)
-	requireNoError(t, "GetTemplate "+id, err)
+	testkit.RequireNoError(t, "GetTemplate "+id, err)
 	return tpl
 }
 
 func templateRoundTrips(t *testing.T, s store.Store) {
 	id := newTemplateID()
 	want := mustCreateTemplate(t, s, id)
-	requireProto(t, "GetTemplate", want, mustGetTemplate(t, s, id))
+	testkit.RequireProto(t, "GetTemplate", want, mustGetTemplate(t, s, id))
 	list, err := s.ListTemplates(t.Context(), store.Page{AfterID: id[:len(id)-1], Limit: 1})
-	requireNoError(t, "ListTemplates", err)
-	requireEqual(t, "templates listed from just before its id", 1, len(list))
-	requireProto(t, "ListTemplates[0]", want, list[0])
+	testkit.RequireNoError(t, "ListTemplates", err)
+	testkit.RequireEqual(t, "templates listed from just before its id", 1, len(list))
+	testkit.RequireProto(t, "ListTemplates[0]", want, list[0])
 	versions, err := s.ListTemplateVersions(t.Context(), id, everything)
-	requireNoError(t, "ListTemplateVersions of a template without versions", err)
-	requireEqual(t, "versions of a new template", 0, len(versions))
+	testkit.RequireNoError(t, "ListTemplateVersions of a template without versions", err)
+	testkit.RequireEqual(t, "versions of a new template", 0, len(versions))
 	_, err = s.GetTemplate(t.Context(), newTemplateID())
-	requireErrorIs(t, "GetTemplate of a missing template", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTemplate of a missing template", err, store.ErrNotFound)
 }
 
 func templateIDTaken(t *testing.T, s store.Store) {
@@ -104,8 +104,8 @@ func templateIDTaken(t *testing.T, s store.Store) {
 	again := newTemplate(id)
 	again.DisplayName = "Another"
 	err := inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.CreateTemplate(ctx, id, again) })
-	requireErrorIs(t, "CreateTemplate of a taken id", err, store.ErrAlreadyExists)
-	requireProto(t, "the template after a second create", want, mustGetTemplate(t, s, id))
+	testkit.RequireErrorIs(t, "CreateTemplate of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireProto(t, "the template after a second create", want, mustGetTemplate(t, s, id))
 }
 
 func versionRoundTrips(t *testing.T, s store.Store) {
@@ -113,32 +113,32 @@ func versionRoundTrips(t *testing.T, s store.Store) {
 	tpl := mustCreateTemplate(t, s, id)
 	v1 := mustCreateVersion(t, s, id, "v1", 1, at(time.Hour))
 	got, err := s.GetTemplateVersion(t.Context(), id, "v1")
-	requireNoError(t, "GetTemplateVersion", err)
-	requireProto(t, "GetTemplateVersion", v1, got)
+	testkit.RequireNoError(t, "GetTemplateVersion", err)
+	testkit.RequireProto(t, "GetTemplateVersion", v1, got)
 
 	tpl.LatestVersion, tpl.UpdateTime = store.TemplateVersionName(id, "v1"), ts(at(time.Hour))
-	requireProto(t, "the template after its first version", tpl, mustGetTemplate(t, s, id))
+	testkit.RequireProto(t, "the template after its first version", tpl, mustGetTemplate(t, s, id))
 	mustCreateVersion(t, s, id, "1.0.1", 2, at(2*time.Hour))
 	tpl.LatestVersion, tpl.UpdateTime = store.TemplateVersionName(id, "1.0.1"), ts(at(2*time.Hour))
-	requireProto(t, "the template after its second version", tpl, mustGetTemplate(t, s, id))
+	testkit.RequireProto(t, "the template after its second version", tpl, mustGetTemplate(t, s, id))
 
 	bare := &contentv1.TemplateVersion{Name: store.TemplateVersionName(id, "bare"), Title: "Bare", CreateTime: ts(at(3 * time.Hour))}
 	mustTx(t, s, "CreateTemplateVersion without definition", func(ctx context.Context, tx store.Tx) error {
 		return tx.CreateTemplateVersion(ctx, id, "bare", bare)
 	})
 	got, err = s.GetTemplateVersion(t.Context(), id, "bare")
-	requireNoError(t, "GetTemplateVersion", err)
-	requireProto(t, "a version without definition or variables", bare, got)
+	testkit.RequireNoError(t, "GetTemplateVersion", err)
+	testkit.RequireProto(t, "a version without definition or variables", bare, got)
 
 	_, err = s.GetTemplateVersion(t.Context(), id, "v9")
-	requireErrorIs(t, "GetTemplateVersion of a missing version", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTemplateVersion of a missing version", err, store.ErrNotFound)
 	missing := newTemplateID()
 	err = inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.CreateTemplateVersion(ctx, missing, "v1", newVersion(missing, "v1", 1, epoch))
 	})
-	requireErrorIs(t, "CreateTemplateVersion of a missing template", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "CreateTemplateVersion of a missing template", err, store.ErrNotFound)
 	_, err = s.ListTemplateVersions(t.Context(), missing, everything)
-	requireErrorIs(t, "ListTemplateVersions of a missing template", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListTemplateVersions of a missing template", err, store.ErrNotFound)
 }
 
 func versionsImmutable(t *testing.T, s store.Store) {
@@ -151,11 +151,11 @@ func versionsImmutable(t *testing.T, s store.Store) {
 	again := newVersion(id, "v1", 7, at(3*time.Hour))
 	again.Title = "Rewritten"
 	err := inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.CreateTemplateVersion(ctx, id, "v1", again) })
-	requireErrorIs(t, "CreateTemplateVersion of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateTemplateVersion of a taken id", err, store.ErrAlreadyExists)
 	got, err := s.GetTemplateVersion(t.Context(), id, "v1")
-	requireNoError(t, "GetTemplateVersion", err)
-	requireProto(t, "the version after a second create", v1, got)
-	requireProto(t, "the template after a refused version", tpl, mustGetTemplate(t, s, id))
+	testkit.RequireNoError(t, "GetTemplateVersion", err)
+	testkit.RequireProto(t, "the version after a second create", v1, got)
+	testkit.RequireProto(t, "the template after a refused version", tpl, mustGetTemplate(t, s, id))
 
 	// Version ids are per template.
 	other := newTemplateID()
@@ -176,8 +176,8 @@ func versionsNewestFirst(t *testing.T, s store.Store) {
 	}
 	requireOrderedPaging(t, []string{"v1", "a", "2026-11-27", "v10", "v9"}, func(p store.Page) ([]*contentv1.TemplateVersion, error) {
 		return s.ListTemplateVersions(t.Context(), id, p)
-	}, func(v *contentv1.TemplateVersion) string { return lastSegment(v.GetName()) })
-	requireEqual(t, "latest version", store.TemplateVersionName(id, "v1"), mustGetTemplate(t, s, id).GetLatestVersion())
+	}, func(v *contentv1.TemplateVersion) string { return testkit.ResourceID(v.GetName()) })
+	testkit.RequireEqual(t, "latest version", store.TemplateVersionName(id, "v1"), mustGetTemplate(t, s, id).GetLatestVersion())
 }
 
 func templatesPageByID(t *testing.T, s store.Store) {
@@ -197,12 +197,12 @@ func templatesPageByID(t *testing.T, s store.Store) {
 		// shortened by dropping them ends the walk exactly where the run's ids end.
 		var mine []*contentv1.Template
 		for _, tpl := range list {
-			if strings.HasPrefix(lastSegment(tpl.GetName()), prefix) {
+			if strings.HasPrefix(testkit.ResourceID(tpl.GetName()), prefix) {
 				mine = append(mine, tpl)
 			}
 		}
 		return mine, err
-	}, func(tpl *contentv1.Template) string { return lastSegment(tpl.GetName()) })
+	}, func(tpl *contentv1.Template) string { return testkit.ResourceID(tpl.GetName()) })
 }
 
 // deploy creates app id in tenant's "templates" space (creating the space) as a rollout
@@ -275,15 +275,15 @@ func driftListsEditedApps(t *testing.T, s store.Store) {
 	saveAs(t, s, tenant("edited"), "own", edit(at(2*time.Hour)), "")
 
 	drift, err := s.ListDrift(t.Context(), tpl, everything)
-	requireNoError(t, "ListDrift", err)
-	requireEqual(t, "drifted apps", 2, len(drift))
-	requireProto(t, "drift of an app edited after v2", &contentv1.Drift{
+	testkit.RequireNoError(t, "ListDrift", err)
+	testkit.RequireEqual(t, "drifted apps", 2, len(drift))
+	testkit.RequireProto(t, "drift of an app edited after v2", &contentv1.Drift{
 		App:              store.AppName(tenant("again"), "sales"),
 		TemplateVersion:  v2,
 		DeployedRevision: store.AppRevisionName(tenant("again"), "sales", 3),
 		CurrentRevision:  store.AppRevisionName(tenant("again"), "sales", 4),
 	}, drift[0])
-	requireProto(t, "drift of an app edited after v1", &contentv1.Drift{
+	testkit.RequireProto(t, "drift of an app edited after v1", &contentv1.Drift{
 		App:              store.AppName(tenant("edited"), "sales"),
 		TemplateVersion:  v1,
 		DeployedRevision: store.AppRevisionName(tenant("edited"), "sales", 1),
@@ -291,8 +291,8 @@ func driftListsEditedApps(t *testing.T, s store.Store) {
 	}, drift[1])
 
 	drift, err = s.ListDrift(t.Context(), otherTpl, everything)
-	requireNoError(t, "ListDrift of the other template", err)
-	requireStrings(t, "apps drifted from the other template", []string{store.AppName(tenant("elsewhere"), "sales")},
+	testkit.RequireNoError(t, "ListDrift of the other template", err)
+	testkit.RequireStrings(t, "apps drifted from the other template", []string{store.AppName(tenant("elsewhere"), "sales")},
 		func() []string {
 			var out []string
 			for _, d := range drift {
@@ -301,8 +301,8 @@ func driftListsEditedApps(t *testing.T, s store.Store) {
 			return out
 		}())
 	drift, err = s.ListDrift(t.Context(), newTemplateID(), everything)
-	requireNoError(t, "ListDrift of a template without apps", err)
-	requireEqual(t, "drift of a template without apps", 0, len(drift))
+	testkit.RequireNoError(t, "ListDrift of a template without apps", err)
+	testkit.RequireEqual(t, "drift of a template without apps", 0, len(drift))
 }
 
 func driftPagesByAppName(t *testing.T, s store.Store) {

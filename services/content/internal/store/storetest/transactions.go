@@ -7,6 +7,7 @@ import (
 	"time"
 
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
@@ -52,12 +53,12 @@ func (w writeSet) write(ctx context.Context, tx store.Tx) error {
 func (w writeSet) requireVisible(t *testing.T, s store.Store) {
 	t.Helper()
 	mustGetSpace(t, s, w.tenant, "space")
-	requireEqual(t, "members committed", 1, len(mustListMembers(t, s, w.tenant, "space")))
+	testkit.RequireEqual(t, "members committed", 1, len(mustListMembers(t, s, w.tenant, "space")))
 	mustGetApp(t, s, w.tenant, "app")
-	requireStrings(t, "revisions committed", []string{"1"}, revisionNumbers(t, s, w.tenant, "app"))
-	requireEqual(t, "latest version committed", store.TemplateVersionName(w.template, "v1"),
+	testkit.RequireStrings(t, "revisions committed", []string{"1"}, revisionNumbers(t, s, w.tenant, "app"))
+	testkit.RequireEqual(t, "latest version committed", store.TemplateVersionName(w.template, "v1"),
 		mustGetTemplate(t, s, w.template).GetLatestVersion())
-	requireEqual(t, "targets committed", 1, len(mustListTargets(t, s, w.rollout, 0)))
+	testkit.RequireEqual(t, "targets committed", 1, len(mustListTargets(t, s, w.rollout, 0)))
 }
 
 // requireInvisible fails the test if any write of w is visible, then proves every id of w
@@ -65,20 +66,20 @@ func (w writeSet) requireVisible(t *testing.T, s store.Store) {
 func (w writeSet) requireInvisible(t *testing.T, s store.Store) {
 	t.Helper()
 	_, err := s.GetSpace(t.Context(), w.tenant, "space")
-	requireErrorIs(t, "GetSpace after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetSpace after rollback", err, store.ErrNotFound)
 	requireRoles(t, s, w.tenant, []string{userName(w.tenant, "ann")}, nil)
 	_, err = s.GetApp(t.Context(), w.tenant, "app")
-	requireErrorIs(t, "GetApp after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetApp after rollback", err, store.ErrNotFound)
 	_, err = s.GetAppRevision(t.Context(), w.tenant, "app", 1)
-	requireErrorIs(t, "GetAppRevision after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetAppRevision after rollback", err, store.ErrNotFound)
 	_, err = s.GetTemplate(t.Context(), w.template)
-	requireErrorIs(t, "GetTemplate after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTemplate after rollback", err, store.ErrNotFound)
 	_, err = s.GetTemplateVersion(t.Context(), w.template, "v1")
-	requireErrorIs(t, "GetTemplateVersion after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTemplateVersion after rollback", err, store.ErrNotFound)
 	_, err = s.GetRollout(t.Context(), w.rollout)
-	requireErrorIs(t, "GetRollout after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetRollout after rollback", err, store.ErrNotFound)
 	_, err = s.ListTargets(t.Context(), w.rollout, 0, everything)
-	requireErrorIs(t, "ListTargets after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListTargets after rollback", err, store.ErrNotFound)
 
 	mustTx(t, s, "making the rolled-back writes again", w.write)
 	w.requireVisible(t, s)
@@ -99,7 +100,7 @@ func rollsBackWhenFnFails(t *testing.T, s store.Store) {
 		}
 		return errAbort
 	})
-	requireErrorIs(t, "ReadWriteTx whose fn fails", err, errAbort)
+	testkit.RequireErrorIs(t, "ReadWriteTx whose fn fails", err, errAbort)
 	w.requireInvisible(t, s)
 }
 
@@ -201,11 +202,11 @@ func expectedErrorsLeaveTransactionUsable(t *testing.T, s store.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			space := newTenant() // a write after the error, to prove the transaction still commits
 			mustTx(t, s, "ReadWriteTx", func(ctx context.Context, tx store.Tx) error {
-				requireErrorIs(t, tc.name, tc.fn(ctx, tx), tc.want)
+				testkit.RequireErrorIs(t, tc.name, tc.fn(ctx, tx), tc.want)
 				return tx.CreateSpace(ctx, tenant, space, newSpace(tenant, space, contentv1.Space_TYPE_SHARED))
 			})
 			mustGetSpace(t, s, tenant, space)
 		})
 	}
-	requireProto(t, "the app after the refused writes", app, mustGetApp(t, s, tenant, "app"))
+	testkit.RequireProto(t, "the app after the refused writes", app, mustGetApp(t, s, tenant, "app"))
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oriel-dev/oriel/platform/auth"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/datagateway/internal/store"
 	"github.com/oriel-dev/oriel/services/datagateway/internal/tunnel"
 )
@@ -34,14 +35,14 @@ var enrollmentBehaviours = []behaviour{
 func mustCreateAgent(t *testing.T, s store.Store, tenant, id, pool string) *store.Agent {
 	t.Helper()
 	a := &store.Agent{Tenant: tenant, ID: id, DisplayName: "Agent " + id, Pool: pool, CreateTime: epoch}
-	requireNoError(t, "CreateAgent "+id, s.CreateAgent(t.Context(), a))
+	testkit.RequireNoError(t, "CreateAgent "+id, s.CreateAgent(t.Context(), a))
 	return a
 }
 
 func mustGetAgent(t *testing.T, s store.Store, tenant, id string) *store.Agent {
 	t.Helper()
 	a, err := s.GetAgent(t.Context(), tenant, id)
-	requireNoError(t, "GetAgent "+id, err)
+	testkit.RequireNoError(t, "GetAgent "+id, err)
 	return a
 }
 
@@ -49,10 +50,10 @@ func mustGetAgent(t *testing.T, s store.Store, tenant, id string) *store.Agent {
 func mustEnroll(t *testing.T, s store.Store, clock *ManualClock, tenant, id string) string {
 	t.Helper()
 	token, err := s.CreateEnrollmentToken(t.Context(), tenant, id, clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
 	agent, credential, err := s.Enroll(t.Context(), token)
-	requireNoError(t, "Enroll", err)
-	requireEqual(t, "enrolled agent", store.AgentName(tenant, id), agent)
+	testkit.RequireNoError(t, "Enroll", err)
+	testkit.RequireEqual(t, "enrolled agent", store.AgentName(tenant, id), agent)
 	return credential
 }
 
@@ -60,13 +61,13 @@ func agentRoundTrips(t *testing.T, s store.Store, _ *ManualClock) {
 	tenant := newTenant()
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	a := mustGetAgent(t, s, tenant, "dc1")
-	requireEqual(t, "name", store.AgentName(tenant, "dc1"), a.Name())
-	requireEqual(t, "display name", "Agent dc1", a.DisplayName)
-	requireEqual(t, "pool", "default", a.Pool)
-	requireEqual(t, "enrolled", false, a.Enrolled)
-	requireEqual(t, "revoked", false, a.Revoked)
-	requireEqual(t, "connected", false, a.Connected)
-	requireEqual(t, "create time", epoch, a.CreateTime)
+	testkit.RequireEqual(t, "name", store.AgentName(tenant, "dc1"), a.Name())
+	testkit.RequireEqual(t, "display name", "Agent dc1", a.DisplayName)
+	testkit.RequireEqual(t, "pool", "default", a.Pool)
+	testkit.RequireEqual(t, "enrolled", false, a.Enrolled)
+	testkit.RequireEqual(t, "revoked", false, a.Revoked)
+	testkit.RequireEqual(t, "connected", false, a.Connected)
+	testkit.RequireEqual(t, "create time", epoch, a.CreateTime)
 	if a.EnrollTime != nil || a.ConnectTime != nil || a.LastHeartbeat != nil {
 		t.Fatalf("a new agent has times: %+v", a)
 	}
@@ -75,7 +76,7 @@ func agentRoundTrips(t *testing.T, s store.Store, _ *ManualClock) {
 func agentIDTaken(t *testing.T, s store.Store, _ *ManualClock) {
 	tenant := newTenant()
 	mustCreateAgent(t, s, tenant, "dc1", "default")
-	requireErrorIs(t, "CreateAgent again", s.CreateAgent(t.Context(), &store.Agent{Tenant: tenant, ID: "dc1", Pool: "p", CreateTime: epoch}), store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateAgent again", s.CreateAgent(t.Context(), &store.Agent{Tenant: tenant, ID: "dc1", Pool: "p", CreateTime: epoch}), store.ErrAlreadyExists)
 	mustCreateAgent(t, s, newTenant(), "dc1", "default")
 }
 
@@ -86,7 +87,7 @@ func agentStatus(t *testing.T, s store.Store, clock *ManualClock) {
 	ctx := t.Context()
 	first := tunnel.Status{Agent: name, Connected: true, Version: "1.2.3", Hostname: "db-host", ConnectTime: at(time.Minute),
 		LastHeartbeat: at(time.Minute + time.Second), InFlight: 3}
-	requireNoError(t, "RecordStatus", s.RecordStatus(ctx, first))
+	testkit.RequireNoError(t, "RecordStatus", s.RecordStatus(ctx, first))
 	a := mustGetAgent(t, s, tenant, "dc1")
 	if !a.Connected || a.Version != "1.2.3" || a.Hostname != "db-host" || a.InFlight != 3 ||
 		a.ConnectTime == nil || !a.ConnectTime.Equal(first.ConnectTime) || a.LastHeartbeat == nil || !a.LastHeartbeat.Equal(first.LastHeartbeat) {
@@ -96,47 +97,47 @@ func agentStatus(t *testing.T, s store.Store, clock *ManualClock) {
 	// The agent reconnects elsewhere; then the first stream's end is recorded.
 	second := first
 	second.ConnectTime, second.LastHeartbeat, second.InFlight = at(2*time.Minute), at(2*time.Minute), 0
-	requireNoError(t, "RecordStatus reconnect", s.RecordStatus(ctx, second))
-	requireNoError(t, "RecordStatus stale end", s.RecordStatus(ctx, tunnel.Status{Agent: name, ConnectTime: first.ConnectTime}))
-	requireEqual(t, "connected after a stale end", true, mustGetAgent(t, s, tenant, "dc1").Connected)
+	testkit.RequireNoError(t, "RecordStatus reconnect", s.RecordStatus(ctx, second))
+	testkit.RequireNoError(t, "RecordStatus stale end", s.RecordStatus(ctx, tunnel.Status{Agent: name, ConnectTime: first.ConnectTime}))
+	testkit.RequireEqual(t, "connected after a stale end", true, mustGetAgent(t, s, tenant, "dc1").Connected)
 
-	requireNoError(t, "RecordStatus end", s.RecordStatus(ctx, tunnel.Status{Agent: name, ConnectTime: second.ConnectTime, LastHeartbeat: at(3 * time.Minute)}))
+	testkit.RequireNoError(t, "RecordStatus end", s.RecordStatus(ctx, tunnel.Status{Agent: name, ConnectTime: second.ConnectTime, LastHeartbeat: at(3 * time.Minute)}))
 	a = mustGetAgent(t, s, tenant, "dc1")
 	if a.Connected || a.InFlight != 0 || !a.LastHeartbeat.Equal(at(3*time.Minute)) || a.Version != "1.2.3" {
 		t.Fatalf("after disconnect: %+v", a)
 	}
 	_ = clock
-	requireErrorIs(t, "RecordStatus of a missing agent", s.RecordStatus(ctx, tunnel.Status{Agent: store.AgentName(tenant, "nosuch"), Connected: true}), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "RecordStatus of a missing agent", s.RecordStatus(ctx, tunnel.Status{Agent: store.AgentName(tenant, "nosuch"), Connected: true}), store.ErrNotFound)
 }
 
 func revokeAgent(t *testing.T, s store.Store, clock *ManualClock) {
 	tenant := newTenant()
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	credential := mustEnroll(t, s, clock, tenant, "dc1")
-	requireNoError(t, "RecordStatus", s.RecordStatus(t.Context(), tunnel.Status{Agent: store.AgentName(tenant, "dc1"), Connected: true, ConnectTime: epoch}))
+	testkit.RequireNoError(t, "RecordStatus", s.RecordStatus(t.Context(), tunnel.Status{Agent: store.AgentName(tenant, "dc1"), Connected: true, ConnectTime: epoch}))
 	unused, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
 
 	a, err := s.RevokeAgent(t.Context(), tenant, "dc1")
-	requireNoError(t, "RevokeAgent", err)
+	testkit.RequireNoError(t, "RevokeAgent", err)
 	if !a.Revoked || !a.Enrolled || a.Connected {
 		t.Fatalf("RevokeAgent returned %+v", a)
 	}
 	_, err = s.Authenticate(t.Context(), credential)
-	requireErrorIs(t, "Authenticate a revoked credential", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Authenticate a revoked credential", err, auth.ErrInvalidCredential)
 	_, _, err = s.Enroll(t.Context(), unused)
-	requireErrorIs(t, "Enroll with a token made before the revocation", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Enroll with a token made before the revocation", err, auth.ErrInvalidCredential)
 
 	fresh := mustEnroll(t, s, clock, tenant, "dc1")
 	id, err := s.Authenticate(t.Context(), fresh)
-	requireNoError(t, "Authenticate after enrolling again", err)
-	requireEqual(t, "agent", store.AgentName(tenant, "dc1"), id.Agent)
-	requireEqual(t, "revoked after enrolling again", false, mustGetAgent(t, s, tenant, "dc1").Revoked)
+	testkit.RequireNoError(t, "Authenticate after enrolling again", err)
+	testkit.RequireEqual(t, "agent", store.AgentName(tenant, "dc1"), id.Agent)
+	testkit.RequireEqual(t, "revoked after enrolling again", false, mustGetAgent(t, s, tenant, "dc1").Revoked)
 	_, err = s.Authenticate(t.Context(), credential)
-	requireErrorIs(t, "Authenticate the revoked credential after enrolling again", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Authenticate the revoked credential after enrolling again", err, auth.ErrInvalidCredential)
 
 	_, err = s.RevokeAgent(t.Context(), tenant, "nosuch")
-	requireErrorIs(t, "RevokeAgent of a missing agent", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "RevokeAgent of a missing agent", err, store.ErrNotFound)
 }
 
 func deleteAgent(t *testing.T, s store.Store, clock *ManualClock) {
@@ -144,17 +145,17 @@ func deleteAgent(t *testing.T, s store.Store, clock *ManualClock) {
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	credential := mustEnroll(t, s, clock, tenant, "dc1")
 	token, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
-	requireNoError(t, "DeleteAgent", s.DeleteAgent(t.Context(), tenant, "dc1"))
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "DeleteAgent", s.DeleteAgent(t.Context(), tenant, "dc1"))
 	_, err = s.GetAgent(t.Context(), tenant, "dc1")
-	requireErrorIs(t, "GetAgent after delete", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetAgent after delete", err, store.ErrNotFound)
 	_, err = s.Authenticate(t.Context(), credential)
-	requireErrorIs(t, "Authenticate after delete", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Authenticate after delete", err, auth.ErrInvalidCredential)
 	// An agent of the same id made later is another agent: the old token must not enroll it.
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	_, _, err = s.Enroll(t.Context(), token)
-	requireErrorIs(t, "Enroll with the deleted agent's token", err, auth.ErrInvalidCredential)
-	requireErrorIs(t, "DeleteAgent of a missing agent", s.DeleteAgent(t.Context(), tenant, "nosuch"), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "Enroll with the deleted agent's token", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "DeleteAgent of a missing agent", s.DeleteAgent(t.Context(), tenant, "nosuch"), store.ErrNotFound)
 }
 
 func agentsPage(t *testing.T, s store.Store, _ *ManualClock) {
@@ -174,17 +175,17 @@ func agentTenantIsolation(t *testing.T, s store.Store, clock *ManualClock) {
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	ctx := t.Context()
 	_, err := s.GetAgent(ctx, intruder, "dc1")
-	requireErrorIs(t, "GetAgent", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetAgent", err, store.ErrNotFound)
 	_, err = s.CreateEnrollmentToken(ctx, intruder, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireErrorIs(t, "CreateEnrollmentToken", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "CreateEnrollmentToken", err, store.ErrNotFound)
 	_, err = s.RevokeAgent(ctx, intruder, "dc1")
-	requireErrorIs(t, "RevokeAgent", err, store.ErrNotFound)
-	requireErrorIs(t, "DeleteAgent", s.DeleteAgent(ctx, intruder, "dc1"), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "RevokeAgent", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteAgent", s.DeleteAgent(ctx, intruder, "dc1"), store.ErrNotFound)
 	list, err := s.ListAgents(ctx, intruder, everything)
-	requireNoError(t, "ListAgents", err)
-	requireEqual(t, "agents listed for the intruder", 0, len(list))
+	testkit.RequireNoError(t, "ListAgents", err)
+	testkit.RequireEqual(t, "agents listed for the intruder", 0, len(list))
 	a := mustGetAgent(t, s, tenant, "dc1")
-	requireEqual(t, "revoked", false, a.Revoked)
+	testkit.RequireEqual(t, "revoked", false, a.Revoked)
 }
 
 func enrollOnce(t *testing.T, s store.Store, clock *ManualClock) {
@@ -192,22 +193,22 @@ func enrollOnce(t *testing.T, s store.Store, clock *ManualClock) {
 	mustCreateAgent(t, s, tenant, "dc1", "east")
 	clock.Set(at(time.Hour))
 	token, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
 	if !strings.HasPrefix(token, store.EnrollmentTokenPrefix) {
 		t.Fatalf("token %q lacks its prefix", token)
 	}
 	agent, credential, err := s.Enroll(t.Context(), token)
-	requireNoError(t, "Enroll", err)
-	requireEqual(t, "agent", store.AgentName(tenant, "dc1"), agent)
+	testkit.RequireNoError(t, "Enroll", err)
+	testkit.RequireEqual(t, "agent", store.AgentName(tenant, "dc1"), agent)
 	if !strings.HasPrefix(credential, store.AgentCredentialPrefix) {
 		t.Fatalf("credential %q lacks its prefix", credential)
 	}
 	_, _, err = s.Enroll(t.Context(), token)
-	requireErrorIs(t, "Enroll twice", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Enroll twice", err, auth.ErrInvalidCredential)
 
 	id, err := s.Authenticate(t.Context(), credential)
-	requireNoError(t, "Authenticate", err)
-	requireEqual(t, "identity", tunnel.Identity{Agent: agent, Tenant: tenant, Pool: "east"}, id)
+	testkit.RequireNoError(t, "Authenticate", err)
+	testkit.RequireEqual(t, "identity", tunnel.Identity{Agent: agent, Tenant: tenant, Pool: "east"}, id)
 	a := mustGetAgent(t, s, tenant, "dc1")
 	if !a.Enrolled || a.Revoked || a.EnrollTime == nil || !a.EnrollTime.Equal(at(time.Hour)) {
 		t.Fatalf("after enrolling: %+v", a)
@@ -218,7 +219,7 @@ func enrollRace(t *testing.T, s store.Store, clock *ManualClock) {
 	tenant := newTenant()
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	token, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
 	const racers = 8
 	var (
 		wg          sync.WaitGroup
@@ -239,43 +240,43 @@ func enrollRace(t *testing.T, s store.Store, clock *ManualClock) {
 		})
 	}
 	wg.Wait()
-	requireEqual(t, "enrollments", 1, len(credentials))
+	testkit.RequireEqual(t, "enrollments", 1, len(credentials))
 	for _, err := range failures {
 		if !errors.Is(err, auth.ErrInvalidCredential) {
 			t.Fatalf("a losing Enroll failed with %v, want an invalid credential", err)
 		}
 	}
 	_, err = s.Authenticate(t.Context(), credentials[0])
-	requireNoError(t, "Authenticate the winner", err)
+	testkit.RequireNoError(t, "Authenticate the winner", err)
 }
 
 func enrollExpired(t *testing.T, s store.Store, clock *ManualClock) {
 	tenant := newTenant()
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	token, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
 	clock.Set(epoch.Add(time.Hour))
 	_, _, err = s.Enroll(t.Context(), token)
-	requireErrorIs(t, "Enroll at expiry", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Enroll at expiry", err, auth.ErrInvalidCredential)
 	clock.Set(epoch.Add(time.Hour - time.Microsecond))
 	_, _, err = s.Enroll(t.Context(), token)
-	requireNoError(t, "Enroll just before expiry", err)
+	testkit.RequireNoError(t, "Enroll just before expiry", err)
 }
 
 func enrollReplaced(t *testing.T, s store.Store, clock *ManualClock) {
 	tenant := newTenant()
 	mustCreateAgent(t, s, tenant, "dc1", "default")
 	old, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken", err)
 	fresh, err := s.CreateEnrollmentToken(t.Context(), tenant, "dc1", clock.Now(), clock.Now().Add(time.Hour))
-	requireNoError(t, "CreateEnrollmentToken again", err)
+	testkit.RequireNoError(t, "CreateEnrollmentToken again", err)
 	if old == fresh {
 		t.Fatal("two tokens are the same")
 	}
 	_, _, err = s.Enroll(t.Context(), old)
-	requireErrorIs(t, "Enroll with the replaced token", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Enroll with the replaced token", err, auth.ErrInvalidCredential)
 	_, _, err = s.Enroll(t.Context(), fresh)
-	requireNoError(t, "Enroll with the new token", err)
+	testkit.RequireNoError(t, "Enroll with the new token", err)
 }
 
 func enrollAgain(t *testing.T, s store.Store, clock *ManualClock) {
@@ -284,16 +285,16 @@ func enrollAgain(t *testing.T, s store.Store, clock *ManualClock) {
 	first := mustEnroll(t, s, clock, tenant, "dc1")
 	second := mustEnroll(t, s, clock, tenant, "dc1")
 	_, err := s.Authenticate(t.Context(), first)
-	requireErrorIs(t, "Authenticate the replaced credential", err, auth.ErrInvalidCredential)
+	testkit.RequireErrorIs(t, "Authenticate the replaced credential", err, auth.ErrInvalidCredential)
 	_, err = s.Authenticate(t.Context(), second)
-	requireNoError(t, "Authenticate the new credential", err)
+	testkit.RequireNoError(t, "Authenticate the new credential", err)
 }
 
 func madeUpSecrets(t *testing.T, s store.Store, _ *ManualClock) {
 	for _, token := range []string{"", "oriel_ae_", "oriel_ae_nope", "oriel_ac_nope", "oriel_sk_whatever"} {
 		_, _, err := s.Enroll(t.Context(), token)
-		requireErrorIs(t, "Enroll "+token, err, auth.ErrInvalidCredential)
+		testkit.RequireErrorIs(t, "Enroll "+token, err, auth.ErrInvalidCredential)
 		_, err = s.Authenticate(t.Context(), token)
-		requireErrorIs(t, "Authenticate "+token, err, auth.ErrInvalidCredential)
+		testkit.RequireErrorIs(t, "Authenticate "+token, err, auth.ErrInvalidCredential)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/datagateway/internal/store"
 )
 
@@ -44,7 +45,7 @@ var sealed = &store.Sealed{KeyID: "k1", Ciphertext: []byte{0, 1, 2, 0xff, 'x'}}
 func mustCreateConnection(t *testing.T, s store.Store, tenant, id string, creds *store.Sealed) *datagatewayv1.Connection {
 	t.Helper()
 	c := newConnection(tenant, id)
-	requireNoError(t, "CreateConnection "+id, s.CreateConnection(t.Context(), tenant, id, c, creds))
+	testkit.RequireNoError(t, "CreateConnection "+id, s.CreateConnection(t.Context(), tenant, id, c, creds))
 	if c.GetEtag() == "" {
 		t.Fatalf("CreateConnection(%s) left the etag empty", c.GetName())
 	}
@@ -70,16 +71,16 @@ func connectionRoundTrips(t *testing.T, s store.Store, _ *ManualClock) {
 		t.Fatal("CreateConnection with credentials left has_credentials false")
 	}
 	got, err := s.GetConnection(t.Context(), tenant, "erp")
-	requireNoError(t, "GetConnection", err)
-	requireProto(t, "GetConnection", want, got.Connection)
+	testkit.RequireNoError(t, "GetConnection", err)
+	testkit.RequireProto(t, "GetConnection", want, got.Connection)
 	requireSealed(t, "credentials", sealed, got.Credentials)
 
 	bare := mustCreateConnection(t, s, tenant, "bare", nil)
 	got, err = s.GetConnection(t.Context(), tenant, "bare")
-	requireNoError(t, "GetConnection bare", err)
-	requireProto(t, "GetConnection bare", bare, got.Connection)
+	testkit.RequireNoError(t, "GetConnection bare", err)
+	testkit.RequireProto(t, "GetConnection bare", bare, got.Connection)
 	requireSealed(t, "credentials of bare", nil, got.Credentials)
-	requireEqual(t, "has_credentials of bare", false, got.Connection.GetHasCredentials())
+	testkit.RequireEqual(t, "has_credentials of bare", false, got.Connection.GetHasCredentials())
 }
 
 func connectionKindsRoundTrip(t *testing.T, s store.Store, _ *ManualClock) {
@@ -101,18 +102,18 @@ func connectionKindsRoundTrip(t *testing.T, s store.Store, _ *ManualClock) {
 	} {
 		c := newConnection(tenant, id)
 		params(c)
-		requireNoError(t, "CreateConnection "+id, s.CreateConnection(t.Context(), tenant, id, c, nil))
+		testkit.RequireNoError(t, "CreateConnection "+id, s.CreateConnection(t.Context(), tenant, id, c, nil))
 		got, err := s.GetConnection(t.Context(), tenant, id)
-		requireNoError(t, "GetConnection "+id, err)
-		requireProto(t, "GetConnection "+id, c, got.Connection)
-		requireEqual(t, "Kind "+id, store.Kind(c), store.Kind(got.Connection))
+		testkit.RequireNoError(t, "GetConnection "+id, err)
+		testkit.RequireProto(t, "GetConnection "+id, c, got.Connection)
+		testkit.RequireEqual(t, "Kind "+id, store.Kind(c), store.Kind(got.Connection))
 	}
 }
 
 func connectionIDTaken(t *testing.T, s store.Store, _ *ManualClock) {
 	tenant, other := newTenant(), newTenant()
 	mustCreateConnection(t, s, tenant, "erp", nil)
-	requireErrorIs(t, "CreateConnection again", s.CreateConnection(t.Context(), tenant, "erp", newConnection(tenant, "erp"), nil), store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateConnection again", s.CreateConnection(t.Context(), tenant, "erp", newConnection(tenant, "erp"), nil), store.ErrAlreadyExists)
 	mustCreateConnection(t, s, other, "erp", nil)
 }
 
@@ -126,30 +127,30 @@ func updateConnection(t *testing.T, s store.Store, _ *ManualClock) {
 	next.GetPostgres().Host = "db2.internal"
 	next.AgentPool = ""
 	next.UpdateTime = ts(at(time.Minute))
-	requireNoError(t, "UpdateConnection keeping credentials", s.UpdateConnection(ctx, tenant, "erp", first.GetEtag(), next, false, nil))
+	testkit.RequireNoError(t, "UpdateConnection keeping credentials", s.UpdateConnection(ctx, tenant, "erp", first.GetEtag(), next, false, nil))
 	if next.GetEtag() == first.GetEtag() {
 		t.Fatal("UpdateConnection kept the etag")
 	}
 	got, err := s.GetConnection(ctx, tenant, "erp")
-	requireNoError(t, "GetConnection", err)
-	requireProto(t, "after update", next, got.Connection)
+	testkit.RequireNoError(t, "GetConnection", err)
+	testkit.RequireProto(t, "after update", next, got.Connection)
 	requireSealed(t, "credentials kept", sealed, got.Credentials)
 
 	stale := proto.Clone(next).(*datagatewayv1.Connection)
-	requireErrorIs(t, "UpdateConnection with a stale etag", s.UpdateConnection(ctx, tenant, "erp", first.GetEtag(), stale, false, nil), store.ErrEtagMismatch)
+	testkit.RequireErrorIs(t, "UpdateConnection with a stale etag", s.UpdateConnection(ctx, tenant, "erp", first.GetEtag(), stale, false, nil), store.ErrEtagMismatch)
 
 	rotated := &store.Sealed{KeyID: "k2", Ciphertext: []byte("new")}
-	requireNoError(t, "UpdateConnection replacing credentials", s.UpdateConnection(ctx, tenant, "erp", "", next, true, rotated))
+	testkit.RequireNoError(t, "UpdateConnection replacing credentials", s.UpdateConnection(ctx, tenant, "erp", "", next, true, rotated))
 	got, _ = s.GetConnection(ctx, tenant, "erp")
 	requireSealed(t, "credentials replaced", rotated, got.Credentials)
 
-	requireNoError(t, "UpdateConnection removing credentials", s.UpdateConnection(ctx, tenant, "erp", "", next, true, nil))
+	testkit.RequireNoError(t, "UpdateConnection removing credentials", s.UpdateConnection(ctx, tenant, "erp", "", next, true, nil))
 	got, _ = s.GetConnection(ctx, tenant, "erp")
 	requireSealed(t, "credentials removed", nil, got.Credentials)
-	requireEqual(t, "has_credentials after removal", false, got.Connection.GetHasCredentials())
-	requireEqual(t, "has_credentials returned by the update", false, next.GetHasCredentials())
+	testkit.RequireEqual(t, "has_credentials after removal", false, got.Connection.GetHasCredentials())
+	testkit.RequireEqual(t, "has_credentials returned by the update", false, next.GetHasCredentials())
 
-	requireErrorIs(t, "UpdateConnection of a missing one", s.UpdateConnection(ctx, tenant, "nosuch", "", next, false, nil), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateConnection of a missing one", s.UpdateConnection(ctx, tenant, "nosuch", "", next, false, nil), store.ErrNotFound)
 }
 
 func connectionKindFixed(t *testing.T, s store.Store, _ *ManualClock) {
@@ -160,18 +161,18 @@ func connectionKindFixed(t *testing.T, s store.Store, _ *ManualClock) {
 		t.Fatal("UpdateConnection changed the kind")
 	}
 	got, err := s.GetConnection(t.Context(), tenant, "erp")
-	requireNoError(t, "GetConnection", err)
-	requireEqual(t, "kind", store.KindPostgres, store.Kind(got.Connection))
+	testkit.RequireNoError(t, "GetConnection", err)
+	testkit.RequireEqual(t, "kind", store.KindPostgres, store.Kind(got.Connection))
 }
 
 func deleteConnectionChecksEtag(t *testing.T, s store.Store, _ *ManualClock) {
 	tenant := newTenant()
 	c := mustCreateConnection(t, s, tenant, "erp", nil)
-	requireErrorIs(t, "DeleteConnection with a wrong etag", s.DeleteConnection(t.Context(), tenant, "erp", "nope"), store.ErrEtagMismatch)
-	requireNoError(t, "DeleteConnection", s.DeleteConnection(t.Context(), tenant, "erp", c.GetEtag()))
+	testkit.RequireErrorIs(t, "DeleteConnection with a wrong etag", s.DeleteConnection(t.Context(), tenant, "erp", "nope"), store.ErrEtagMismatch)
+	testkit.RequireNoError(t, "DeleteConnection", s.DeleteConnection(t.Context(), tenant, "erp", c.GetEtag()))
 	_, err := s.GetConnection(t.Context(), tenant, "erp")
-	requireErrorIs(t, "GetConnection after delete", err, store.ErrNotFound)
-	requireErrorIs(t, "DeleteConnection again", s.DeleteConnection(t.Context(), tenant, "erp", ""), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetConnection after delete", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteConnection again", s.DeleteConnection(t.Context(), tenant, "erp", ""), store.ErrNotFound)
 }
 
 func deleteConnectionInUse(t *testing.T, s store.Store, clock *ManualClock) {
@@ -181,7 +182,7 @@ func deleteConnectionInUse(t *testing.T, s store.Store, clock *ManualClock) {
 	r := mustCreateReplication(t, s, tenant, "r1", "src", "dst")
 	for _, id := range []string{"src", "dst"} {
 		err := s.DeleteConnection(t.Context(), tenant, id, "")
-		requireErrorIs(t, "DeleteConnection "+id, err, store.ErrInUse)
+		testkit.RequireErrorIs(t, "DeleteConnection "+id, err, store.ErrInUse)
 		var inUse *store.InUseError
 		if !errors.As(err, &inUse) || inUse.UsedBy != r.Name() {
 			t.Fatalf("DeleteConnection %s: %v, want in use by %s", id, err, r.Name())
@@ -193,8 +194,8 @@ func deleteConnectionInUse(t *testing.T, s store.Store, clock *ManualClock) {
 		r.Deleting = true
 		return nil
 	})
-	requireNoError(t, "mark deleting", err)
-	requireErrorIs(t, "DeleteConnection while deleting", s.DeleteConnection(t.Context(), tenant, "src", ""), store.ErrInUse)
+	testkit.RequireNoError(t, "mark deleting", err)
+	testkit.RequireErrorIs(t, "DeleteConnection while deleting", s.DeleteConnection(t.Context(), tenant, "src", ""), store.ErrInUse)
 }
 
 func connectionsPage(t *testing.T, s store.Store, _ *ManualClock) {
@@ -206,7 +207,7 @@ func connectionsPage(t *testing.T, s store.Store, _ *ManualClock) {
 	mustCreateConnection(t, s, newTenant(), ids[0], nil) // another tenant's, never listed
 	requirePaging(t, ids, func(p store.Page) ([]*datagatewayv1.Connection, error) {
 		return s.ListConnections(t.Context(), tenant, p)
-	}, func(c *datagatewayv1.Connection) string { return lastSegment(c.GetName()) })
+	}, func(c *datagatewayv1.Connection) string { return testkit.ResourceID(c.GetName()) })
 }
 
 func connectionTenantIsolation(t *testing.T, s store.Store, _ *ManualClock) {
@@ -214,14 +215,14 @@ func connectionTenantIsolation(t *testing.T, s store.Store, _ *ManualClock) {
 	c := mustCreateConnection(t, s, tenant, "erp", sealed)
 	ctx := t.Context()
 	_, err := s.GetConnection(ctx, intruder, "erp")
-	requireErrorIs(t, "GetConnection", err, store.ErrNotFound)
-	requireErrorIs(t, "UpdateConnection", s.UpdateConnection(ctx, intruder, "erp", "", newConnection(intruder, "erp"), true, nil), store.ErrNotFound)
-	requireErrorIs(t, "DeleteConnection", s.DeleteConnection(ctx, intruder, "erp", ""), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetConnection", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateConnection", s.UpdateConnection(ctx, intruder, "erp", "", newConnection(intruder, "erp"), true, nil), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteConnection", s.DeleteConnection(ctx, intruder, "erp", ""), store.ErrNotFound)
 	list, err := s.ListConnections(ctx, intruder, everything)
-	requireNoError(t, "ListConnections", err)
-	requireEqual(t, "connections listed for the intruder", 0, len(list))
+	testkit.RequireNoError(t, "ListConnections", err)
+	testkit.RequireEqual(t, "connections listed for the intruder", 0, len(list))
 	got, err := s.GetConnection(ctx, tenant, "erp")
-	requireNoError(t, "GetConnection of the owner", err)
-	requireProto(t, "the owner's connection", c, got.Connection)
+	testkit.RequireNoError(t, "GetConnection of the owner", err)
+	testkit.RequireProto(t, "the owner's connection", c, got.Connection)
 	requireSealed(t, "the owner's credentials", sealed, got.Credentials)
 }

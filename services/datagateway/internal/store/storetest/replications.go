@@ -6,6 +6,7 @@ import (
 	"time"
 
 	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/datagateway/internal/store"
 )
 
@@ -35,7 +36,7 @@ func newReplication(tenant, id, source, target string) *store.Replication {
 func mustCreateReplication(t *testing.T, s store.Store, tenant, id, source, target string) *store.Replication {
 	t.Helper()
 	r := newReplication(tenant, id, source, target)
-	requireNoError(t, "CreateReplication "+id, s.CreateReplication(t.Context(), r))
+	testkit.RequireNoError(t, "CreateReplication "+id, s.CreateReplication(t.Context(), r))
 	if r.Etag == "" {
 		t.Fatalf("CreateReplication(%s) left the etag empty", r.Name())
 	}
@@ -51,8 +52,8 @@ func requireReplication(t *testing.T, what string, want, got *store.Replication)
 		!want.CreateTime.Equal(got.CreateTime) || !want.UpdateTime.Equal(got.UpdateTime) || want.Etag != got.Etag {
 		t.Fatalf("%s:\ngot  %+v\nwant %+v", what, got, want)
 	}
-	requireStrings(t, what+" tables", want.Tables, got.Tables)
-	requireStrings(t, what+" warnings", want.Warnings, got.Warnings)
+	testkit.RequireStrings(t, what+" tables", want.Tables, got.Tables)
+	testkit.RequireStrings(t, what+" warnings", want.Warnings, got.Warnings)
 }
 
 func withConnections(t *testing.T, s store.Store, tenant string, ids ...string) {
@@ -67,7 +68,7 @@ func replicationRoundTrips(t *testing.T, s store.Store, _ *ManualClock) {
 	withConnections(t, s, tenant, "src", "dst")
 	want := mustCreateReplication(t, s, tenant, "r1", "src", "dst")
 	got, err := s.GetReplication(t.Context(), tenant, "r1")
-	requireNoError(t, "GetReplication", err)
+	testkit.RequireNoError(t, "GetReplication", err)
 	requireReplication(t, "GetReplication", want, got)
 }
 
@@ -76,7 +77,7 @@ func replicationNeedsConnections(t *testing.T, s store.Store, _ *ManualClock) {
 	withConnections(t, s, tenant, "src")
 	withConnections(t, s, other, "dst")
 	err := s.CreateReplication(t.Context(), newReplication(tenant, "r1", "src", "dst"))
-	requireErrorIs(t, "CreateReplication with the target in another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "CreateReplication with the target in another tenant", err, store.ErrNotFound)
 	var missing *store.MissingError
 	if !errors.As(err, &missing) || missing.Name != store.ConnectionName(tenant, "dst") {
 		t.Fatalf("CreateReplication: %v, want the missing %s named", err, store.ConnectionName(tenant, "dst"))
@@ -86,17 +87,17 @@ func replicationNeedsConnections(t *testing.T, s store.Store, _ *ManualClock) {
 		t.Fatalf("CreateReplication: %v, want the missing source named", err)
 	}
 	_, err = s.GetReplication(t.Context(), tenant, "r1")
-	requireErrorIs(t, "GetReplication after refusals", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetReplication after refusals", err, store.ErrNotFound)
 }
 
 func replicationIDTaken(t *testing.T, s store.Store, _ *ManualClock) {
 	tenant := newTenant()
 	withConnections(t, s, tenant, "src", "dst")
 	mustCreateReplication(t, s, tenant, "r1", "src", "dst")
-	requireErrorIs(t, "CreateReplication again", s.CreateReplication(t.Context(), newReplication(tenant, "r1", "src", "dst")), store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateReplication again", s.CreateReplication(t.Context(), newReplication(tenant, "r1", "src", "dst")), store.ErrAlreadyExists)
 	sameSlot := newReplication(tenant, "r2", "src", "dst")
 	sameSlot.SlotName = store.SlotName(tenant, "r1")
-	requireErrorIs(t, "CreateReplication with a taken slot", s.CreateReplication(t.Context(), sameSlot), store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateReplication with a taken slot", s.CreateReplication(t.Context(), sameSlot), store.ErrAlreadyExists)
 	other := newTenant()
 	withConnections(t, s, other, "src", "dst")
 	mustCreateReplication(t, s, other, "r1", "src", "dst")
@@ -114,18 +115,18 @@ func changeReplication(t *testing.T, s store.Store, _ *ManualClock) {
 		r.DisplayName = "not written"
 		return nil
 	})
-	requireNoError(t, "ChangeReplication", err)
+	testkit.RequireNoError(t, "ChangeReplication", err)
 	if got.Etag == first.Etag {
 		t.Fatal("ChangeReplication kept the etag")
 	}
 	read, err := s.GetReplication(t.Context(), tenant, "r1")
-	requireNoError(t, "GetReplication", err)
+	testkit.RequireNoError(t, "GetReplication", err)
 	want := *first
 	want.State, want.LastError, want.Deleting, want.UpdateTime, want.Etag =
 		datagatewayv1.Replication_STATE_FAILED, "the source went away", true, at(time.Minute), got.Etag
 	requireReplication(t, "after the change", &want, read)
 	_, err = s.ChangeReplication(t.Context(), tenant, "nosuch", at(time.Minute), func(*store.Replication) error { return nil })
-	requireErrorIs(t, "ChangeReplication of a missing one", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ChangeReplication of a missing one", err, store.ErrNotFound)
 }
 
 func changeReplicationRefused(t *testing.T, s store.Store, _ *ManualClock) {
@@ -136,9 +137,9 @@ func changeReplicationRefused(t *testing.T, s store.Store, _ *ManualClock) {
 		r.State = datagatewayv1.Replication_STATE_PAUSED
 		return &store.StateError{State: r.State}
 	})
-	requireErrorIs(t, "ChangeReplication refused", err, store.ErrStateConflict)
+	testkit.RequireErrorIs(t, "ChangeReplication refused", err, store.ErrStateConflict)
 	read, err := s.GetReplication(t.Context(), tenant, "r1")
-	requireNoError(t, "GetReplication", err)
+	testkit.RequireNoError(t, "GetReplication", err)
 	requireReplication(t, "after a refused change", first, read)
 }
 
@@ -159,10 +160,10 @@ func replicationTenantIsolation(t *testing.T, s store.Store, _ *ManualClock) {
 	withConnections(t, s, tenant, "src", "dst")
 	mustCreateReplication(t, s, tenant, "r1", "src", "dst")
 	_, err := s.GetReplication(t.Context(), intruder, "r1")
-	requireErrorIs(t, "GetReplication", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetReplication", err, store.ErrNotFound)
 	_, err = s.ChangeReplication(t.Context(), intruder, "r1", epoch, func(*store.Replication) error { return nil })
-	requireErrorIs(t, "ChangeReplication", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ChangeReplication", err, store.ErrNotFound)
 	list, err := s.ListReplications(t.Context(), intruder, everything)
-	requireNoError(t, "ListReplications", err)
-	requireEqual(t, "replications listed for the intruder", 0, len(list))
+	testkit.RequireNoError(t, "ListReplications", err)
+	testkit.RequireEqual(t, "replications listed for the intruder", 0, len(list))
 }

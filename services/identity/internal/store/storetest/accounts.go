@@ -56,7 +56,7 @@ func newAccount(tenant, id string, scopes ...string) *identityv1.ServiceAccount 
 func mustCreateAccount(t *testing.T, s store.Store, tenant, id string, scopes ...string) *identityv1.ServiceAccount {
 	t.Helper()
 	a := newAccount(tenant, id, scopes...)
-	requireNoError(t, "CreateServiceAccount "+a.GetName(), s.CreateServiceAccount(t.Context(), tenant, id, a))
+	testkit.RequireNoError(t, "CreateServiceAccount "+a.GetName(), s.CreateServiceAccount(t.Context(), tenant, id, a))
 	return a
 }
 
@@ -78,7 +78,7 @@ func newKey(tenant, account, id string) *store.APIKey {
 // mustCreateKey creates k.
 func mustCreateKey(t *testing.T, s store.Store, k *store.APIKey) *store.APIKey {
 	t.Helper()
-	requireNoError(t, "CreateAPIKey "+k.ID, s.CreateAPIKey(t.Context(), k))
+	testkit.RequireNoError(t, "CreateAPIKey "+k.ID, s.CreateAPIKey(t.Context(), k))
 	return k
 }
 
@@ -101,16 +101,16 @@ func requireKey(t *testing.T, what string, want, got *store.APIKey) {
 func requireOwner(t *testing.T, s store.Store, what string, hash []byte, now time.Time, key *store.APIKey, scopes []string) {
 	t.Helper()
 	owner, err := s.KeyOwner(t.Context(), hash, now)
-	requireNoError(t, what, err)
+	testkit.RequireNoError(t, what, err)
 	requireKey(t, what+": key", key, owner.Key)
-	requireStrings(t, what+": scopes", slices.Sorted(slices.Values(scopes)), slices.Sorted(slices.Values(owner.Scopes)))
+	testkit.RequireStrings(t, what+": scopes", slices.Sorted(slices.Values(scopes)), slices.Sorted(slices.Values(owner.Scopes)))
 }
 
 // requireNoOwner fails the test unless hash authenticates nobody at now.
 func requireNoOwner(t *testing.T, s store.Store, what string, hash []byte, now time.Time) {
 	t.Helper()
 	_, err := s.KeyOwner(t.Context(), hash, now)
-	requireErrorIs(t, what, err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, what, err, store.ErrNotFound)
 }
 
 func accountsRoundTrip(t *testing.T, s store.Store) {
@@ -120,18 +120,18 @@ func accountsRoundTrip(t *testing.T, s store.Store) {
 	own := mustCreateAccount(t, s, tenant, tenantID, "identity.admin")
 
 	got, err := s.GetServiceAccount(t.Context(), "", platformID)
-	requireNoError(t, "GetServiceAccount of a platform account", err)
-	requireProto(t, "the platform account", platform, got)
-	requireEqual(t, "the platform account's name", "serviceAccounts/"+platformID, got.GetName())
+	testkit.RequireNoError(t, "GetServiceAccount of a platform account", err)
+	testkit.RequireProto(t, "the platform account", platform, got)
+	testkit.RequireEqual(t, "the platform account's name", "serviceAccounts/"+platformID, got.GetName())
 	got, err = s.GetServiceAccount(t.Context(), tenant, tenantID)
-	requireNoError(t, "GetServiceAccount of a tenant account", err)
-	requireProto(t, "the tenant account", own, got)
-	requireEqual(t, "the tenant account's name", "tenants/"+tenant+"/serviceAccounts/"+tenantID, got.GetName())
+	testkit.RequireNoError(t, "GetServiceAccount of a tenant account", err)
+	testkit.RequireProto(t, "the tenant account", own, got)
+	testkit.RequireEqual(t, "the tenant account's name", "tenants/"+tenant+"/serviceAccounts/"+tenantID, got.GetName())
 
 	list, err := s.ListServiceAccounts(t.Context(), tenant, everything)
-	requireNoError(t, "ListServiceAccounts", err)
-	requireEqual(t, "accounts listed", 1, len(list))
-	requireProto(t, "ListServiceAccounts[0]", own, list[0])
+	testkit.RequireNoError(t, "ListServiceAccounts", err)
+	testkit.RequireEqual(t, "accounts listed", 1, len(list))
+	testkit.RequireProto(t, "ListServiceAccounts[0]", own, list[0])
 }
 
 func accountNamespacesSeparate(t *testing.T, s store.Store) {
@@ -141,24 +141,24 @@ func accountNamespacesSeparate(t *testing.T, s store.Store) {
 	own := mustCreateAccount(t, s, tenant, id, "content.read")
 
 	got, err := s.GetServiceAccount(t.Context(), "", id)
-	requireNoError(t, "GetServiceAccount", err)
-	requireProto(t, "the platform account", platform, got)
+	testkit.RequireNoError(t, "GetServiceAccount", err)
+	testkit.RequireProto(t, "the platform account", platform, got)
 	got, err = s.GetServiceAccount(t.Context(), tenant, id)
-	requireNoError(t, "GetServiceAccount", err)
-	requireProto(t, "the tenant account of the same id", own, got)
+	testkit.RequireNoError(t, "GetServiceAccount", err)
+	testkit.RequireProto(t, "the tenant account of the same id", own, got)
 
 	// Listing the platform's accounts shares tenant "" with other behaviours on a shared
 	// store, so this looks only for the two accounts of this behaviour.
 	list, err := s.ListServiceAccounts(t.Context(), "", everything)
-	requireNoError(t, "ListServiceAccounts of the platform", err)
+	testkit.RequireNoError(t, "ListServiceAccounts of the platform", err)
 	var platformListed int
 	for _, a := range list {
-		if lastSegment(a.GetName()) == id {
+		if testkit.ResourceID(a.GetName()) == id {
 			platformListed++
-			requireProto(t, "the listed platform account", platform, a)
+			testkit.RequireProto(t, "the listed platform account", platform, a)
 		}
 	}
-	requireEqual(t, "platform accounts listed with the id", 1, platformListed)
+	testkit.RequireEqual(t, "platform accounts listed with the id", 1, platformListed)
 
 	// Keys are per namespace too.
 	pk := mustCreateKey(t, s, newKey("", id, "k1"))
@@ -166,15 +166,15 @@ func accountNamespacesSeparate(t *testing.T, s store.Store) {
 	requireOwner(t, s, "the platform key", pk.Hash, epoch, pk, platform.GetScopes())
 	requireOwner(t, s, "the tenant key", tk.Hash, epoch, tk, own.GetScopes())
 
-	requireNoError(t, "DeleteServiceAccount of the tenant account", s.DeleteServiceAccount(t.Context(), tenant, id, epoch))
+	testkit.RequireNoError(t, "DeleteServiceAccount of the tenant account", s.DeleteServiceAccount(t.Context(), tenant, id, epoch))
 	got, err = s.GetServiceAccount(t.Context(), "", id)
-	requireNoError(t, "GetServiceAccount of the platform account after its namesake was deleted", err)
-	requireProto(t, "the platform account", platform, got)
+	testkit.RequireNoError(t, "GetServiceAccount of the platform account after its namesake was deleted", err)
+	testkit.RequireProto(t, "the platform account", platform, got)
 	requireOwner(t, s, "the platform key after its namesake's account was deleted", pk.Hash, epoch, pk, platform.GetScopes())
-	requireNoError(t, "DeleteServiceAccount of the platform account", s.DeleteServiceAccount(t.Context(), "", id, epoch))
+	testkit.RequireNoError(t, "DeleteServiceAccount of the platform account", s.DeleteServiceAccount(t.Context(), "", id, epoch))
 	_, err = s.GetServiceAccount(t.Context(), "", id)
-	requireErrorIs(t, "GetServiceAccount after delete", err, store.ErrNotFound)
-	requireErrorIs(t, "DeleteServiceAccount of a deleted account", s.DeleteServiceAccount(t.Context(), "", id, epoch), store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetServiceAccount after delete", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteServiceAccount of a deleted account", s.DeleteServiceAccount(t.Context(), "", id, epoch), store.ErrNotFound)
 }
 
 func accountIDTaken(t *testing.T, s store.Store) {
@@ -182,14 +182,14 @@ func accountIDTaken(t *testing.T, s store.Store) {
 	id := testkit.UniqueID("backend")
 	want := mustCreateAccount(t, s, tenant, id)
 	err := s.CreateServiceAccount(t.Context(), tenant, id, newAccount(tenant, id, "identity.admin"))
-	requireErrorIs(t, "CreateServiceAccount of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateServiceAccount of a taken id", err, store.ErrAlreadyExists)
 	got, err := s.GetServiceAccount(t.Context(), tenant, id)
-	requireNoError(t, "GetServiceAccount", err)
-	requireProto(t, "the account after a failed create", want, got)
+	testkit.RequireNoError(t, "GetServiceAccount", err)
+	testkit.RequireProto(t, "the account after a failed create", want, got)
 
 	mustCreateAccount(t, s, "", id)
 	err = s.CreateServiceAccount(t.Context(), "", id, newAccount("", id))
-	requireErrorIs(t, "CreateServiceAccount of a taken platform id", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateServiceAccount of a taken platform id", err, store.ErrAlreadyExists)
 }
 
 func accountTenantIsolation(t *testing.T, s store.Store) {
@@ -200,24 +200,24 @@ func accountTenantIsolation(t *testing.T, s store.Store) {
 
 	for _, elsewhere := range []string{other, ""} {
 		_, err := s.GetServiceAccount(t.Context(), elsewhere, id)
-		requireErrorIs(t, "GetServiceAccount from elsewhere", err, store.ErrNotFound)
-		requireErrorIs(t, "DeleteServiceAccount from elsewhere",
+		testkit.RequireErrorIs(t, "GetServiceAccount from elsewhere", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "DeleteServiceAccount from elsewhere",
 			s.DeleteServiceAccount(t.Context(), elsewhere, id, epoch), store.ErrNotFound)
 		_, err = s.ListAPIKeys(t.Context(), elsewhere, id, everything)
-		requireErrorIs(t, "ListAPIKeys from elsewhere", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "ListAPIKeys from elsewhere", err, store.ErrNotFound)
 		_, err = s.RevokeAPIKey(t.Context(), elsewhere, id, "k1", epoch)
-		requireErrorIs(t, "RevokeAPIKey from elsewhere", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "RevokeAPIKey from elsewhere", err, store.ErrNotFound)
 		err = s.CreateAPIKey(t.Context(), newKey(elsewhere, id, "k2"))
-		requireErrorIs(t, "CreateAPIKey from elsewhere", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "CreateAPIKey from elsewhere", err, store.ErrNotFound)
 	}
 	list, err := s.ListServiceAccounts(t.Context(), other, everything)
-	requireNoError(t, "ListServiceAccounts", err)
-	requireEqual(t, "accounts listed in another tenant", 0, len(list))
+	testkit.RequireNoError(t, "ListServiceAccounts", err)
+	testkit.RequireEqual(t, "accounts listed in another tenant", 0, len(list))
 
 	requireOwner(t, s, "the key after the attempts from elsewhere", k.Hash, epoch, k, newAccount(tenant, id).GetScopes())
 	keys, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireNoError(t, "ListAPIKeys", err)
-	requireEqual(t, "keys after the attempts from elsewhere", 1, len(keys))
+	testkit.RequireNoError(t, "ListAPIKeys", err)
+	testkit.RequireEqual(t, "keys after the attempts from elsewhere", 1, len(keys))
 }
 
 func accountsPageByID(t *testing.T, s store.Store) {
@@ -230,7 +230,7 @@ func accountsPageByID(t *testing.T, s store.Store) {
 	mustCreateAccount(t, s, "", ids[0]+"1")
 	requirePaging(t, ids, func(p store.Page) ([]*identityv1.ServiceAccount, error) {
 		return s.ListServiceAccounts(t.Context(), tenant, p)
-	}, func(a *identityv1.ServiceAccount) string { return lastSegment(a.GetName()) })
+	}, func(a *identityv1.ServiceAccount) string { return testkit.ResourceID(a.GetName()) })
 }
 
 func keyRoundTrips(t *testing.T, s store.Store) {
@@ -243,8 +243,8 @@ func keyRoundTrips(t *testing.T, s store.Store) {
 	plain := mustCreateKey(t, s, newKey(tenant, id, "k2"))
 
 	keys, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireNoError(t, "ListAPIKeys", err)
-	requireEqual(t, "keys listed", 2, len(keys))
+	testkit.RequireNoError(t, "ListAPIKeys", err)
+	testkit.RequireEqual(t, "keys listed", 2, len(keys))
 	requireKey(t, "ListAPIKeys[0]", k, keys[0])
 	requireKey(t, "ListAPIKeys[1]", plain, keys[1])
 
@@ -270,7 +270,7 @@ func keyStopsWhenRevokedOrExpired(t *testing.T, s store.Store) {
 
 	requireOwner(t, s, "KeyOwner before revocation", revoked.Hash, epoch, revoked, a.GetScopes())
 	got, err := s.RevokeAPIKey(t.Context(), tenant, id, "revoked", epoch.Add(time.Minute))
-	requireNoError(t, "RevokeAPIKey", err)
+	testkit.RequireNoError(t, "RevokeAPIKey", err)
 	revoked.RevokeTime = at(epoch.Add(time.Minute))
 	requireKey(t, "the revoked key", revoked, got)
 	// Revocation is not scheduled: it applies whatever time KeyOwner is asked about.
@@ -285,20 +285,20 @@ func revokeKeepsFirstTime(t *testing.T, s store.Store) {
 	k := mustCreateKey(t, s, newKey(tenant, id, "k1"))
 
 	first, err := s.RevokeAPIKey(t.Context(), tenant, id, "k1", epoch.Add(time.Minute))
-	requireNoError(t, "RevokeAPIKey", err)
+	testkit.RequireNoError(t, "RevokeAPIKey", err)
 	second, err := s.RevokeAPIKey(t.Context(), tenant, id, "k1", epoch.Add(time.Hour))
-	requireNoError(t, "RevokeAPIKey again", err)
+	testkit.RequireNoError(t, "RevokeAPIKey again", err)
 	k.RevokeTime = at(epoch.Add(time.Minute))
 	requireKey(t, "the key after the first revoke", k, first)
 	requireKey(t, "the key after the second revoke", k, second)
 	keys, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireNoError(t, "ListAPIKeys", err)
+	testkit.RequireNoError(t, "ListAPIKeys", err)
 	requireKey(t, "the listed key", k, keys[0])
 
 	_, err = s.RevokeAPIKey(t.Context(), tenant, id, "k2", epoch)
-	requireErrorIs(t, "RevokeAPIKey of a missing key", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "RevokeAPIKey of a missing key", err, store.ErrNotFound)
 	_, err = s.RevokeAPIKey(t.Context(), tenant, "nobody", "k1", epoch)
-	requireErrorIs(t, "RevokeAPIKey of another account's key id", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "RevokeAPIKey of another account's key id", err, store.ErrNotFound)
 }
 
 func deletingAccountStopsKeys(t *testing.T, s store.Store) {
@@ -311,18 +311,18 @@ func deletingAccountStopsKeys(t *testing.T, s store.Store) {
 	bystander := mustCreateAccount(t, s, tenant, other)
 	kb := mustCreateKey(t, s, newKey(tenant, other, "k1"))
 
-	requireNoError(t, "DeleteServiceAccount", s.DeleteServiceAccount(t.Context(), tenant, id, epoch.Add(time.Minute)))
+	testkit.RequireNoError(t, "DeleteServiceAccount", s.DeleteServiceAccount(t.Context(), tenant, id, epoch.Add(time.Minute)))
 	requireNoOwner(t, s, "KeyOwner of the deleted account's first key", k1.Hash, epoch.Add(time.Hour))
 	requireNoOwner(t, s, "KeyOwner of the deleted account's second key", k2.Hash, epoch.Add(time.Hour))
 	_, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireErrorIs(t, "ListAPIKeys of a deleted account", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListAPIKeys of a deleted account", err, store.ErrNotFound)
 	requireOwner(t, s, "KeyOwner of another account's key", kb.Hash, epoch.Add(time.Hour), kb, bystander.GetScopes())
 
 	// An account made again under the same id starts without keys, and the old ones stay dead.
 	mustCreateAccount(t, s, tenant, id)
 	keys, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireNoError(t, "ListAPIKeys of the new account", err)
-	requireEqual(t, "keys of the new account", 0, len(keys))
+	testkit.RequireNoError(t, "ListAPIKeys of the new account", err)
+	testkit.RequireEqual(t, "keys of the new account", 0, len(keys))
 	requireNoOwner(t, s, "KeyOwner of an old key after the account was made again", k1.Hash, epoch.Add(time.Hour))
 }
 
@@ -330,22 +330,22 @@ func keyCreateConflicts(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	id := testkit.UniqueID("backend")
 	err := s.CreateAPIKey(t.Context(), newKey(tenant, id, "k1"))
-	requireErrorIs(t, "CreateAPIKey for a missing account", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "CreateAPIKey for a missing account", err, store.ErrNotFound)
 	_, err = s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireErrorIs(t, "ListAPIKeys of a missing account", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "ListAPIKeys of a missing account", err, store.ErrNotFound)
 
 	mustCreateAccount(t, s, tenant, id)
 	k := mustCreateKey(t, s, newKey(tenant, id, "k1"))
 	err = s.CreateAPIKey(t.Context(), newKey(tenant, id, "k1"))
-	requireErrorIs(t, "CreateAPIKey of a taken key id", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateAPIKey of a taken key id", err, store.ErrAlreadyExists)
 	sameHash := newKey(tenant, id, "k2")
 	sameHash.Hash = k.Hash
 	err = s.CreateAPIKey(t.Context(), sameHash)
-	requireErrorIs(t, "CreateAPIKey of a taken hash", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateAPIKey of a taken hash", err, store.ErrAlreadyExists)
 
 	keys, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireNoError(t, "ListAPIKeys", err)
-	requireEqual(t, "keys after failed creates", 1, len(keys))
+	testkit.RequireNoError(t, "ListAPIKeys", err)
+	testkit.RequireEqual(t, "keys after failed creates", 1, len(keys))
 	requireKey(t, "the key after failed creates", k, keys[0])
 	// Key ids are per account.
 	other := testkit.UniqueID("backend")
@@ -361,23 +361,23 @@ func touchingKeysNeverMovesBack(t *testing.T, s store.Store) {
 	k2 := mustCreateKey(t, s, newKey(tenant, id, "k2"))
 	unknown := sha256.Sum256([]byte("oriel_sk_unknown"))
 
-	requireNoError(t, "TouchAPIKeys", s.TouchAPIKeys(t.Context(), map[string]time.Time{
+	testkit.RequireNoError(t, "TouchAPIKeys", s.TouchAPIKeys(t.Context(), map[string]time.Time{
 		string(k1.Hash):    epoch.Add(2 * time.Minute),
 		string(k2.Hash):    epoch.Add(time.Minute),
 		string(unknown[:]): epoch.Add(time.Minute),
 	}))
-	requireNoError(t, "TouchAPIKeys", s.TouchAPIKeys(t.Context(), map[string]time.Time{
+	testkit.RequireNoError(t, "TouchAPIKeys", s.TouchAPIKeys(t.Context(), map[string]time.Time{
 		string(k1.Hash): epoch.Add(time.Minute),                      // older: ignored
 		string(k2.Hash): epoch.Add(3*time.Minute + time.Microsecond), // later: recorded
 	}))
 	k1.LastUseTime = at(epoch.Add(2 * time.Minute))
 	k2.LastUseTime = at(epoch.Add(3*time.Minute + time.Microsecond))
 	keys, err := s.ListAPIKeys(t.Context(), tenant, id, everything)
-	requireNoError(t, "ListAPIKeys", err)
+	testkit.RequireNoError(t, "ListAPIKeys", err)
 	requireKey(t, "the first key after touches", k1, keys[0])
 	requireKey(t, "the second key after touches", k2, keys[1])
 	requireOwner(t, s, "KeyOwner after touches", k2.Hash, epoch.Add(time.Hour), k2, a.GetScopes())
-	requireNoError(t, "TouchAPIKeys of nothing", s.TouchAPIKeys(t.Context(), nil))
+	testkit.RequireNoError(t, "TouchAPIKeys of nothing", s.TouchAPIKeys(t.Context(), nil))
 }
 
 func keysPageByID(t *testing.T, s store.Store) {
@@ -409,8 +409,8 @@ func bootstrapHash() []byte {
 func mustEnsure(t *testing.T, s store.Store, what string, hash []byte, now time.Time, wantChanged bool) {
 	t.Helper()
 	changed, err := s.EnsureBootstrapKey(t.Context(), hash, "oriel_sk_boot", now)
-	requireNoError(t, what, err)
-	requireEqual(t, what+" reports a change", wantChanged, changed)
+	testkit.RequireNoError(t, what, err)
+	testkit.RequireEqual(t, what+" reports a change", wantChanged, changed)
 }
 
 // requireBootstrapOwner fails the test unless hash authenticates as the bootstrap account
@@ -418,14 +418,14 @@ func mustEnsure(t *testing.T, s store.Store, what string, hash []byte, now time.
 func requireBootstrapOwner(t *testing.T, s store.Store, what string, hash []byte) {
 	t.Helper()
 	owner, err := s.KeyOwner(t.Context(), hash, epoch.Add(24*time.Hour))
-	requireNoError(t, what, err)
-	requireEqual(t, what+": tenant", "", owner.Key.Tenant)
-	requireEqual(t, what+": account", "bootstrap-admin", owner.Key.ServiceAccount)
-	requireEqual(t, what+": prefix", "oriel_sk_boot", owner.Key.Prefix)
+	testkit.RequireNoError(t, what, err)
+	testkit.RequireEqual(t, what+": tenant", "", owner.Key.Tenant)
+	testkit.RequireEqual(t, what+": account", "bootstrap-admin", owner.Key.ServiceAccount)
+	testkit.RequireEqual(t, what+": prefix", "oriel_sk_boot", owner.Key.Prefix)
 	if !bytes.Equal(owner.Key.Hash, hash) {
 		t.Fatalf("%s: hash %x, want %x", what, owner.Key.Hash, hash)
 	}
-	requireStrings(t, what+": scopes", allScopes, slices.Sorted(slices.Values(owner.Scopes)))
+	testkit.RequireStrings(t, what+": scopes", allScopes, slices.Sorted(slices.Values(owner.Scopes)))
 }
 
 // requireOneWorkingBootstrapKey fails the test unless the bootstrap account has exactly one
@@ -433,7 +433,7 @@ func requireBootstrapOwner(t *testing.T, s store.Store, what string, hash []byte
 func requireOneWorkingBootstrapKey(t *testing.T, s store.Store, hash []byte) {
 	t.Helper()
 	keys, err := s.ListAPIKeys(t.Context(), "", "bootstrap-admin", everything)
-	requireNoError(t, "ListAPIKeys of the bootstrap account", err)
+	testkit.RequireNoError(t, "ListAPIKeys of the bootstrap account", err)
 	var working [][]byte
 	for _, k := range keys {
 		if k.RevokeTime == nil {
@@ -444,23 +444,23 @@ func requireOneWorkingBootstrapKey(t *testing.T, s store.Store, hash []byte) {
 		t.Fatalf("the bootstrap account's unrevoked keys are %x, want only %x", working, hash)
 	}
 	has, err := s.HasBootstrapKey(t.Context())
-	requireNoError(t, "HasBootstrapKey", err)
-	requireEqual(t, "HasBootstrapKey", true, has)
+	testkit.RequireNoError(t, "HasBootstrapKey", err)
+	testkit.RequireEqual(t, "HasBootstrapKey", true, has)
 }
 
 func bootstrapKeyMadeOnce(t *testing.T, s store.Store) {
 	has, err := s.HasBootstrapKey(t.Context())
-	requireNoError(t, "HasBootstrapKey", err)
-	requireEqual(t, "HasBootstrapKey of a new store", false, has)
+	testkit.RequireNoError(t, "HasBootstrapKey", err)
+	testkit.RequireEqual(t, "HasBootstrapKey of a new store", false, has)
 
 	hash := bootstrapHash()
 	mustEnsure(t, s, "the first EnsureBootstrapKey", hash, epoch, true)
 	requireBootstrapOwner(t, s, "KeyOwner of the bootstrap key", hash)
 	requireOneWorkingBootstrapKey(t, s, hash)
 	a, err := s.GetServiceAccount(t.Context(), "", "bootstrap-admin")
-	requireNoError(t, "GetServiceAccount of the bootstrap account", err)
-	requireEqual(t, "the bootstrap account's name", "serviceAccounts/bootstrap-admin", a.GetName())
-	requireStrings(t, "the bootstrap account's scopes", allScopes, slices.Sorted(slices.Values(a.GetScopes())))
+	testkit.RequireNoError(t, "GetServiceAccount of the bootstrap account", err)
+	testkit.RequireEqual(t, "the bootstrap account's name", "serviceAccounts/bootstrap-admin", a.GetName())
+	testkit.RequireStrings(t, "the bootstrap account's scopes", allScopes, slices.Sorted(slices.Values(a.GetScopes())))
 
 	mustEnsure(t, s, "EnsureBootstrapKey again", hash, epoch.Add(time.Hour), false)
 	requireBootstrapOwner(t, s, "KeyOwner of the bootstrap key after a second ensure", hash)
@@ -485,11 +485,11 @@ func bootstrapKeyIsTheOnlyOne(t *testing.T, s store.Store) {
 	requireOwner(t, s, "KeyOwner of an added bootstrap key", extra.Hash, epoch, extra, allScopes)
 	// …and revokes the configured one.
 	keys, err := s.ListAPIKeys(t.Context(), "", "bootstrap-admin", everything)
-	requireNoError(t, "ListAPIKeys", err)
+	testkit.RequireNoError(t, "ListAPIKeys", err)
 	for _, k := range keys {
 		if bytes.Equal(k.Hash, hash) {
 			_, err := s.RevokeAPIKey(t.Context(), "", "bootstrap-admin", k.ID, epoch.Add(time.Minute))
-			requireNoError(t, "RevokeAPIKey of the bootstrap key", err)
+			testkit.RequireNoError(t, "RevokeAPIKey of the bootstrap key", err)
 		}
 	}
 	requireNoOwner(t, s, "KeyOwner of the revoked bootstrap key", hash, epoch.Add(time.Hour))
@@ -501,11 +501,11 @@ func bootstrapKeyIsTheOnlyOne(t *testing.T, s store.Store) {
 	requireOneWorkingBootstrapKey(t, s, hash)
 
 	// Deleting the account is undone the same way.
-	requireNoError(t, "DeleteServiceAccount of the bootstrap account",
+	testkit.RequireNoError(t, "DeleteServiceAccount of the bootstrap account",
 		s.DeleteServiceAccount(t.Context(), "", "bootstrap-admin", epoch.Add(2*time.Hour)))
 	has, err := s.HasBootstrapKey(t.Context())
-	requireNoError(t, "HasBootstrapKey", err)
-	requireEqual(t, "HasBootstrapKey after the account was deleted", false, has)
+	testkit.RequireNoError(t, "HasBootstrapKey", err)
+	testkit.RequireEqual(t, "HasBootstrapKey after the account was deleted", false, has)
 	mustEnsure(t, s, "EnsureBootstrapKey after the account was deleted", hash, epoch.Add(3*time.Hour), true)
 	requireBootstrapOwner(t, s, "KeyOwner of the remade bootstrap key", hash)
 }
@@ -529,12 +529,12 @@ func bootstrapConcurrent(t *testing.T, s store.Store) {
 		wg.Wait()
 		var changes int
 		for i, err := range errs {
-			requireNoError(t, "a concurrent EnsureBootstrapKey", err)
+			testkit.RequireNoError(t, "a concurrent EnsureBootstrapKey", err)
 			if changed[i] {
 				changes++
 			}
 		}
-		requireEqual(t, "concurrent EnsureBootstrapKey calls that report a change", 1, changes)
+		testkit.RequireEqual(t, "concurrent EnsureBootstrapKey calls that report a change", 1, changes)
 		requireBootstrapOwner(t, s, "KeyOwner of the bootstrap key", hash)
 		requireOneWorkingBootstrapKey(t, s, hash)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/identity/internal/store"
 )
 
@@ -46,7 +47,7 @@ var awkwardClaims = []string{
 func awkwardClaimsMakeValidGroupIDs(t *testing.T, s store.Store) {
 	tenant, other := newTenant(), newTenant()
 	res := mustLogin(t, s, newLogin(tenant, awkwardClaims...))
-	requireEqual(t, "groups made", len(awkwardClaims), len(res.GroupIDs))
+	testkit.RequireEqual(t, "groups made", len(awkwardClaims), len(res.GroupIDs))
 	byClaim := claimsOf(t, s, tenant, res.GroupIDs)
 	for _, claim := range awkwardClaims {
 		id, ok := byClaim[claim]
@@ -61,21 +62,21 @@ func awkwardClaimsMakeValidGroupIDs(t *testing.T, s store.Store) {
 	// The same claims make the same ids in another tenant: ids derive from claims alone.
 	elsewhere := claimsOf(t, s, other, mustLogin(t, s, newLogin(other, awkwardClaims...)).GroupIDs)
 	for _, claim := range awkwardClaims {
-		requireEqual(t, "group id of "+claim+" in another tenant", byClaim[claim], elsewhere[claim])
+		testkit.RequireEqual(t, "group id of "+claim+" in another tenant", byClaim[claim], elsewhere[claim])
 	}
 
 	// Logging in again finds every group, making none.
 	again := mustLogin(t, s, newLogin(tenant, awkwardClaims...))
-	requireStrings(t, "group ids of a second user", slices.Sorted(slices.Values(res.GroupIDs)),
+	testkit.RequireStrings(t, "group ids of a second user", slices.Sorted(slices.Values(res.GroupIDs)),
 		slices.Sorted(slices.Values(again.GroupIDs)))
-	requireEqual(t, "directory version of a login making no group", 0, again.DirectoryVersion)
+	testkit.RequireEqual(t, "directory version of a login making no group", 0, again.DirectoryVersion)
 }
 
 func emptyAndRepeatedClaimsIgnored(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	res := mustLogin(t, s, newLogin(tenant, "", "Admins", "Admins", "", "admins"))
 	byClaim := claimsOf(t, s, tenant, res.GroupIDs)
-	requireEqual(t, "groups made", 2, len(res.GroupIDs))
+	testkit.RequireEqual(t, "groups made", 2, len(res.GroupIDs))
 	if _, ok := byClaim["Admins"]; !ok {
 		t.Fatalf("no group for claim Admins: %q", byClaim)
 	}
@@ -83,28 +84,28 @@ func emptyAndRepeatedClaimsIgnored(t *testing.T, s store.Store) {
 		t.Fatalf("claims are matched exactly, yet no group for claim admins: %q", byClaim)
 	}
 	groups, err := s.ListGroups(t.Context(), tenant, everything)
-	requireNoError(t, "ListGroups", err)
-	requireEqual(t, "groups in the tenant", 2, len(groups))
+	testkit.RequireNoError(t, "ListGroups", err)
+	testkit.RequireEqual(t, "groups in the tenant", 2, len(groups))
 
 	res = mustLogin(t, s, newLogin(tenant, ""))
-	requireEqual(t, "groups of a login claiming only the empty string", 0, len(res.GroupIDs))
-	requireEqual(t, "its directory version", 0, res.DirectoryVersion)
+	testkit.RequireEqual(t, "groups of a login claiming only the empty string", 0, len(res.GroupIDs))
+	testkit.RequireEqual(t, "its directory version", 0, res.DirectoryVersion)
 }
 
 func loginJoinsGroupCreatedAhead(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	version, err := s.CreateGroup(t.Context(), tenant, "custom-admins",
 		&identityv1.Group{Name: store.GroupName(tenant, "custom-admins"), ClaimValue: "Admins", CreateTime: ts(epoch)})
-	requireNoError(t, "CreateGroup", err)
+	testkit.RequireNoError(t, "CreateGroup", err)
 
 	res := mustLogin(t, s, newLogin(tenant, "Admins", "Viewers"))
 	byClaim := claimsOf(t, s, tenant, res.GroupIDs)
-	requireEqual(t, "group of the claim created ahead", "custom-admins", byClaim["Admins"])
-	requireEqual(t, "directory version after the login made one group", version+1, res.DirectoryVersion)
+	testkit.RequireEqual(t, "group of the claim created ahead", "custom-admins", byClaim["Admins"])
+	testkit.RequireEqual(t, "directory version after the login made one group", version+1, res.DirectoryVersion)
 
 	res = mustLogin(t, s, newLogin(tenant, "Admins"))
-	requireStrings(t, "group ids", []string{"custom-admins"}, res.GroupIDs)
-	requireEqual(t, "directory version of a login making no group", 0, res.DirectoryVersion)
+	testkit.RequireStrings(t, "group ids", []string{"custom-admins"}, res.GroupIDs)
+	testkit.RequireEqual(t, "directory version of a login making no group", 0, res.DirectoryVersion)
 }
 
 func onlyGroupCreationBumpsVersion(t *testing.T, s store.Store) {
@@ -114,13 +115,13 @@ func onlyGroupCreationBumpsVersion(t *testing.T, s store.Store) {
 		t.Fatalf("directory version of a login making groups = %d, want > 0", first.DirectoryVersion)
 	}
 	l := newLogin(tenant, "A")
-	requireEqual(t, "directory version of a login joining existing groups", 0, mustLogin(t, s, l).DirectoryVersion)
+	testkit.RequireEqual(t, "directory version of a login joining existing groups", 0, mustLogin(t, s, l).DirectoryVersion)
 	l.GroupClaims = []string{"B"}
 	l.Time = epoch.Add(time.Minute)
-	requireEqual(t, "directory version of a login changing memberships", 0, mustLogin(t, s, l).DirectoryVersion)
-	requireEqual(t, "directory version of a login without groups", 0, mustLogin(t, s, newLogin(tenant)).DirectoryVersion)
+	testkit.RequireEqual(t, "directory version of a login changing memberships", 0, mustLogin(t, s, l).DirectoryVersion)
+	testkit.RequireEqual(t, "directory version of a login without groups", 0, mustLogin(t, s, newLogin(tenant)).DirectoryVersion)
 	l.GroupClaims = []string{"B", "C", "D"}
-	requireEqual(t, "directory version of a login making two groups at once",
+	testkit.RequireEqual(t, "directory version of a login making two groups at once",
 		first.DirectoryVersion+1, mustLogin(t, s, l).DirectoryVersion)
 	requireDirectoryVersion(t, s, tenant, first.DirectoryVersion+1)
 }
@@ -196,17 +197,17 @@ func concurrentFirstLoginsOfOneUser(t *testing.T, s store.Store) {
 		}
 		results := loginConcurrently(t, s, logins)
 		for i, r := range results {
-			requireProto(t, "user of a concurrent login", results[0].User, r.User)
-			requireStrings(t, "group ids of a concurrent login", results[0].GroupIDs, results[i].GroupIDs)
+			testkit.RequireProto(t, "user of a concurrent login", results[0].User, r.User)
+			testkit.RequireStrings(t, "group ids of a concurrent login", results[0].GroupIDs, results[i].GroupIDs)
 		}
 		requireConsistentBumps(t, s, tenant, results)
 
 		users, err := s.ListUsers(t.Context(), tenant, everything)
-		requireNoError(t, "ListUsers", err)
-		requireEqual(t, "users after concurrent first logins of one user", 1, len(users))
+		testkit.RequireNoError(t, "ListUsers", err)
+		testkit.RequireEqual(t, "users after concurrent first logins of one user", 1, len(users))
 		groups, err := s.ListGroups(t.Context(), tenant, everything)
-		requireNoError(t, "ListGroups", err)
-		requireEqual(t, "groups after concurrent first logins claiming three", 3, len(groups))
+		testkit.RequireNoError(t, "ListGroups", err)
+		testkit.RequireEqual(t, "groups after concurrent first logins claiming three", 3, len(groups))
 	}
 }
 
@@ -224,17 +225,17 @@ func concurrentLoginsShareNewGroups(t *testing.T, s store.Store) {
 		}
 		results := loginConcurrently(t, s, logins)
 		for _, r := range results {
-			requireStrings(t, "group ids of a concurrent login",
+			testkit.RequireStrings(t, "group ids of a concurrent login",
 				slices.Sorted(slices.Values(results[0].GroupIDs)), slices.Sorted(slices.Values(r.GroupIDs)))
 		}
 		requireConsistentBumps(t, s, tenant, results)
 
 		users, err := s.ListUsers(t.Context(), tenant, everything)
-		requireNoError(t, "ListUsers", err)
-		requireEqual(t, "users after concurrent logins", concurrency, len(users))
+		testkit.RequireNoError(t, "ListUsers", err)
+		testkit.RequireEqual(t, "users after concurrent logins", concurrency, len(users))
 		groups, err := s.ListGroups(t.Context(), tenant, everything)
-		requireNoError(t, "ListGroups", err)
-		requireEqual(t, "groups after concurrent logins claiming four", 4, len(groups))
+		testkit.RequireNoError(t, "ListGroups", err)
+		testkit.RequireEqual(t, "groups after concurrent logins claiming four", 4, len(groups))
 	}
 }
 
@@ -242,8 +243,8 @@ func concurrentLoginsShareNewGroups(t *testing.T, s store.Store) {
 func requireDirectoryVersion(t *testing.T, s store.Store, tenant string, want int64) {
 	t.Helper()
 	state, err := s.RevocationState(t.Context(), tenant)
-	requireNoError(t, "RevocationState", err)
-	requireEqual(t, "directory version", want, state.DirectoryVersion)
+	testkit.RequireNoError(t, "RevocationState", err)
+	testkit.RequireEqual(t, "directory version", want, state.DirectoryVersion)
 }
 
 func nulClaimsRefused(t *testing.T, s store.Store) {
@@ -263,9 +264,9 @@ func nulClaimsRefused(t *testing.T, s store.Store) {
 			t.Fatalf("Login with a NUL in its %s succeeded", tc.name)
 		}
 		_, err := s.GetUser(t.Context(), tenant, l.UserID)
-		requireErrorIs(t, "GetUser after a refused login", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "GetUser after a refused login", err, store.ErrNotFound)
 	}
 	groups, err := s.ListGroups(t.Context(), tenant, everything)
-	requireNoError(t, "ListGroups", err)
-	requireEqual(t, "groups after refused logins", 0, len(groups))
+	testkit.RequireNoError(t, "ListGroups", err)
+	testkit.RequireEqual(t, "groups after refused logins", 0, len(groups))
 }

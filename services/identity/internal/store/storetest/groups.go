@@ -6,6 +6,7 @@ import (
 	"time"
 
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/identity/internal/store"
 )
 
@@ -36,7 +37,7 @@ func newGroup(tenant, id, claim string) *identityv1.Group {
 func mustCreateGroup(t *testing.T, s store.Store, tenant, id, claim string) int64 {
 	t.Helper()
 	v, err := s.CreateGroup(t.Context(), tenant, id, newGroup(tenant, id, claim))
-	requireNoError(t, "CreateGroup "+id, err)
+	testkit.RequireNoError(t, "CreateGroup "+id, err)
 	return v
 }
 
@@ -46,16 +47,16 @@ func groupRoundTrips(t *testing.T, s store.Store) {
 	if v1 <= 0 {
 		t.Fatalf("CreateGroup returned directory version %d, want > 0", v1)
 	}
-	requireEqual(t, "directory version after a second group", v1+1, mustCreateGroup(t, s, tenant, "admins", "Admins"))
+	testkit.RequireEqual(t, "directory version after a second group", v1+1, mustCreateGroup(t, s, tenant, "admins", "Admins"))
 
 	got, err := s.GetGroup(t.Context(), tenant, "analysts")
-	requireNoError(t, "GetGroup", err)
-	requireProto(t, "GetGroup", newGroup(tenant, "analysts", "CN=Analysts"), got)
+	testkit.RequireNoError(t, "GetGroup", err)
+	testkit.RequireProto(t, "GetGroup", newGroup(tenant, "analysts", "CN=Analysts"), got)
 	list, err := s.ListGroups(t.Context(), tenant, everything)
-	requireNoError(t, "ListGroups", err)
-	requireEqual(t, "groups listed", 2, len(list))
-	requireProto(t, "ListGroups[0]", newGroup(tenant, "admins", "Admins"), list[0])
-	requireProto(t, "ListGroups[1]", newGroup(tenant, "analysts", "CN=Analysts"), list[1])
+	testkit.RequireNoError(t, "ListGroups", err)
+	testkit.RequireEqual(t, "groups listed", 2, len(list))
+	testkit.RequireProto(t, "ListGroups[0]", newGroup(tenant, "admins", "Admins"), list[0])
+	testkit.RequireProto(t, "ListGroups[1]", newGroup(tenant, "analysts", "CN=Analysts"), list[1])
 }
 
 func groupIDOrClaimTaken(t *testing.T, s store.Store) {
@@ -63,16 +64,16 @@ func groupIDOrClaimTaken(t *testing.T, s store.Store) {
 	v := mustCreateGroup(t, s, tenant, "admins", "Admins")
 
 	_, err := s.CreateGroup(t.Context(), tenant, "admins", newGroup(tenant, "admins", "Other"))
-	requireErrorIs(t, "CreateGroup of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateGroup of a taken id", err, store.ErrAlreadyExists)
 	_, err = s.CreateGroup(t.Context(), tenant, "admins-2", newGroup(tenant, "admins-2", "Admins"))
-	requireErrorIs(t, "CreateGroup of a taken claim value", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateGroup of a taken claim value", err, store.ErrAlreadyExists)
 	// A claim taken by a group a login made is taken too.
 	res := mustLogin(t, s, newLogin(tenant, "Viewers"))
 	_, err = s.CreateGroup(t.Context(), tenant, "viewers", newGroup(tenant, "viewers", "Viewers"))
-	requireErrorIs(t, "CreateGroup of a claim a login made", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateGroup of a claim a login made", err, store.ErrAlreadyExists)
 
 	// Failed creates bumped nothing: the next change is the one after the login's.
-	requireEqual(t, "directory version after failed creates", res.DirectoryVersion+1,
+	testkit.RequireEqual(t, "directory version after failed creates", res.DirectoryVersion+1,
 		mustCreateGroup(t, s, tenant, "admins-2", "Admins 2"))
 	if res.DirectoryVersion != v+1 {
 		t.Fatalf("login's directory version = %d, want %d", res.DirectoryVersion, v+1)
@@ -92,28 +93,28 @@ func deletingGroupCascades(t *testing.T, s store.Store) {
 	before := mustBind(t, s, tenant, "admins-dev", groupMember(tenant, admins), identityv1.Role_ROLE_DEVELOPER)
 
 	v, err := s.DeleteGroup(t.Context(), tenant, admins)
-	requireNoError(t, "DeleteGroup", err)
-	requireEqual(t, "directory version after DeleteGroup", before+1, v)
+	testkit.RequireNoError(t, "DeleteGroup", err)
+	testkit.RequireEqual(t, "directory version after DeleteGroup", before+1, v)
 
 	_, err = s.GetGroup(t.Context(), tenant, admins)
-	requireErrorIs(t, "GetGroup after delete", err, store.ErrNotFound)
-	requireStrings(t, "the user's groups after delete",
+	testkit.RequireErrorIs(t, "GetGroup after delete", err, store.ErrNotFound)
+	testkit.RequireStrings(t, "the user's groups after delete",
 		[]string{store.GroupName(tenant, viewers)}, mustGetUser(t, s, tenant, l.UserID).GetGroups())
 	for _, id := range []string{"admins-admin", "admins-dev"} {
 		_, err = s.GetRoleBinding(t.Context(), tenant, id)
-		requireErrorIs(t, "GetRoleBinding of a deleted group's binding", err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "GetRoleBinding of a deleted group's binding", err, store.ErrNotFound)
 	}
 	// A caller still holding the deleted group's id gets none of its roles.
 	requireRoles(t, s, tenant, l.UserID, res.GroupIDs, identityv1.Role_ROLE_VIEWER)
 
 	_, err = s.DeleteGroup(t.Context(), tenant, admins)
-	requireErrorIs(t, "DeleteGroup of a deleted group", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteGroup of a deleted group", err, store.ErrNotFound)
 
 	// The claim is free again: the next login claiming it makes a new group.
 	l.Time = epoch.Add(time.Minute)
 	again := mustLogin(t, s, l)
-	requireEqual(t, "directory version of the login remaking the group", v+1, again.DirectoryVersion)
-	requireEqual(t, "groups after the login remaking the group", 2, len(again.GroupIDs))
+	testkit.RequireEqual(t, "directory version of the login remaking the group", v+1, again.DirectoryVersion)
+	testkit.RequireEqual(t, "groups after the login remaking the group", 2, len(again.GroupIDs))
 }
 
 func groupTenantIsolation(t *testing.T, s store.Store) {
@@ -121,14 +122,14 @@ func groupTenantIsolation(t *testing.T, s store.Store) {
 	mustCreateGroup(t, s, tenant, "admins", "Admins")
 
 	_, err := s.GetGroup(t.Context(), other, "admins")
-	requireErrorIs(t, "GetGroup from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetGroup from another tenant", err, store.ErrNotFound)
 	_, err = s.DeleteGroup(t.Context(), other, "admins")
-	requireErrorIs(t, "DeleteGroup from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteGroup from another tenant", err, store.ErrNotFound)
 	list, err := s.ListGroups(t.Context(), other, everything)
-	requireNoError(t, "ListGroups", err)
-	requireEqual(t, "groups listed in another tenant", 0, len(list))
+	testkit.RequireNoError(t, "ListGroups", err)
+	testkit.RequireEqual(t, "groups listed in another tenant", 0, len(list))
 	_, err = s.GetGroup(t.Context(), tenant, "admins")
-	requireNoError(t, "GetGroup after another tenant's attempts", err)
+	testkit.RequireNoError(t, "GetGroup after another tenant's attempts", err)
 	requireDirectoryVersion(t, s, other, 0)
 }
 
@@ -141,7 +142,7 @@ func groupsPageByID(t *testing.T, s store.Store) {
 	mustCreateGroup(t, s, other, ids[0]+"0", "claim")
 	requirePaging(t, ids, func(p store.Page) ([]*identityv1.Group, error) {
 		return s.ListGroups(t.Context(), tenant, p)
-	}, func(g *identityv1.Group) string { return lastSegment(g.GetName()) })
+	}, func(g *identityv1.Group) string { return testkit.ResourceID(g.GetName()) })
 }
 
 // member is the member of a binding: exactly one of User and Group.
@@ -162,7 +163,7 @@ func newBinding(tenant, id string, m member, role identityv1.Role) *identityv1.R
 func mustBind(t *testing.T, s store.Store, tenant, id string, m member, role identityv1.Role) int64 {
 	t.Helper()
 	v, err := s.CreateRoleBinding(t.Context(), tenant, id, newBinding(tenant, id, m, role))
-	requireNoError(t, "CreateRoleBinding "+id, err)
+	testkit.RequireNoError(t, "CreateRoleBinding "+id, err)
 	return v
 }
 
@@ -170,7 +171,7 @@ func mustBind(t *testing.T, s store.Store, tenant, id string, m member, role ide
 func requireRoles(t *testing.T, s store.Store, tenant, user string, groups []string, want ...identityv1.Role) {
 	t.Helper()
 	got, err := s.Roles(t.Context(), tenant, user, groups)
-	requireNoError(t, "Roles", err)
+	testkit.RequireNoError(t, "Roles", err)
 	if !slices.Equal(got, want) {
 		t.Fatalf("Roles(%s, %q) = %v, want %v", user, groups, got, want)
 	}
@@ -182,25 +183,25 @@ func bindingsRoundTrip(t *testing.T, s store.Store) {
 	mustLogin(t, s, l)
 	v := mustCreateGroup(t, s, tenant, "admins", "Admins")
 
-	requireEqual(t, "directory version after a user binding", v+1,
+	testkit.RequireEqual(t, "directory version after a user binding", v+1,
 		mustBind(t, s, tenant, "ada-viewer", userMember(tenant, l.UserID), identityv1.Role_ROLE_VIEWER))
-	requireEqual(t, "directory version after a group binding", v+2,
+	testkit.RequireEqual(t, "directory version after a group binding", v+2,
 		mustBind(t, s, tenant, "admins-admin", groupMember(tenant, "admins"), identityv1.Role_ROLE_ADMIN))
 
 	userBinding := newBinding(tenant, "ada-viewer", userMember(tenant, l.UserID), identityv1.Role_ROLE_VIEWER)
 	groupBinding := newBinding(tenant, "admins-admin", groupMember(tenant, "admins"), identityv1.Role_ROLE_ADMIN)
 	got, err := s.GetRoleBinding(t.Context(), tenant, "ada-viewer")
-	requireNoError(t, "GetRoleBinding", err)
-	requireProto(t, "the user binding", userBinding, got)
+	testkit.RequireNoError(t, "GetRoleBinding", err)
+	testkit.RequireProto(t, "the user binding", userBinding, got)
 	got, err = s.GetRoleBinding(t.Context(), tenant, "admins-admin")
-	requireNoError(t, "GetRoleBinding", err)
-	requireProto(t, "the group binding", groupBinding, got)
+	testkit.RequireNoError(t, "GetRoleBinding", err)
+	testkit.RequireProto(t, "the group binding", groupBinding, got)
 
 	list, err := s.ListRoleBindings(t.Context(), tenant, everything)
-	requireNoError(t, "ListRoleBindings", err)
-	requireEqual(t, "bindings listed", 2, len(list))
-	requireProto(t, "ListRoleBindings[0]", userBinding, list[0])
-	requireProto(t, "ListRoleBindings[1]", groupBinding, list[1])
+	testkit.RequireNoError(t, "ListRoleBindings", err)
+	testkit.RequireEqual(t, "bindings listed", 2, len(list))
+	testkit.RequireProto(t, "ListRoleBindings[0]", userBinding, list[0])
+	testkit.RequireProto(t, "ListRoleBindings[1]", groupBinding, list[1])
 }
 
 func bindingTwiceTaken(t *testing.T, s store.Store) {
@@ -224,9 +225,9 @@ func bindingTwiceTaken(t *testing.T, s store.Store) {
 		{"a taken id", "b1", groupMember(tenant, "admins"), identityv1.Role_ROLE_DEVELOPER},
 	} {
 		_, err := s.CreateRoleBinding(t.Context(), tenant, tc.id, newBinding(tenant, tc.id, tc.m, tc.role))
-		requireErrorIs(t, "CreateRoleBinding of "+tc.name, err, store.ErrAlreadyExists)
+		testkit.RequireErrorIs(t, "CreateRoleBinding of "+tc.name, err, store.ErrAlreadyExists)
 	}
-	requireEqual(t, "directory version after a binding following failed ones", v+1,
+	testkit.RequireEqual(t, "directory version after a binding following failed ones", v+1,
 		mustBind(t, s, tenant, "b5", userMember(tenant, l.UserID), identityv1.Role_ROLE_ADMIN))
 	mustBind(t, s, tenant, "b6", groupMember(tenant, l.UserID), identityv1.Role_ROLE_VIEWER)
 
@@ -254,11 +255,11 @@ func bindingOfMissingMember(t *testing.T, s store.Store) {
 		{"another tenant's group under this tenant's name", groupMember(tenant, "admins")},
 	} {
 		_, err := s.CreateRoleBinding(t.Context(), tenant, "b1", newBinding(tenant, "b1", tc.m, identityv1.Role_ROLE_ADMIN))
-		requireErrorIs(t, "CreateRoleBinding of "+tc.name, err, store.ErrMemberNotFound)
+		testkit.RequireErrorIs(t, "CreateRoleBinding of "+tc.name, err, store.ErrMemberNotFound)
 	}
 	list, err := s.ListRoleBindings(t.Context(), tenant, everything)
-	requireNoError(t, "ListRoleBindings", err)
-	requireEqual(t, "bindings after refused creates", 0, len(list))
+	testkit.RequireNoError(t, "ListRoleBindings", err)
+	testkit.RequireEqual(t, "bindings after refused creates", 0, len(list))
 	requireDirectoryVersion(t, s, tenant, v)
 }
 
@@ -304,19 +305,19 @@ func rolesAreUnion(t *testing.T, s store.Store) {
 func deletingBindingTakesRole(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	res := mustLogin(t, s, newLogin(tenant, "Admins"))
-	user := lastSegment(res.User.GetName())
+	user := testkit.ResourceID(res.User.GetName())
 	mustBind(t, s, tenant, "admins", groupMember(tenant, res.GroupIDs[0]), identityv1.Role_ROLE_ADMIN)
 	v := mustBind(t, s, tenant, "viewer", userMember(tenant, user), identityv1.Role_ROLE_VIEWER)
 	requireRoles(t, s, tenant, user, res.GroupIDs, identityv1.Role_ROLE_ADMIN, identityv1.Role_ROLE_VIEWER)
 
 	got, err := s.DeleteRoleBinding(t.Context(), tenant, "admins")
-	requireNoError(t, "DeleteRoleBinding", err)
-	requireEqual(t, "directory version after DeleteRoleBinding", v+1, got)
+	testkit.RequireNoError(t, "DeleteRoleBinding", err)
+	testkit.RequireEqual(t, "directory version after DeleteRoleBinding", v+1, got)
 	requireRoles(t, s, tenant, user, res.GroupIDs, identityv1.Role_ROLE_VIEWER)
 	_, err = s.GetRoleBinding(t.Context(), tenant, "admins")
-	requireErrorIs(t, "GetRoleBinding after delete", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetRoleBinding after delete", err, store.ErrNotFound)
 	_, err = s.DeleteRoleBinding(t.Context(), tenant, "admins")
-	requireErrorIs(t, "DeleteRoleBinding of a deleted binding", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteRoleBinding of a deleted binding", err, store.ErrNotFound)
 	requireDirectoryVersion(t, s, tenant, v+1)
 
 	// The member may be bound to the role again.
@@ -329,14 +330,14 @@ func bindingTenantIsolation(t *testing.T, s store.Store) {
 	mustBind(t, s, tenant, "admins", groupMember(tenant, "admins"), identityv1.Role_ROLE_ADMIN)
 
 	_, err := s.GetRoleBinding(t.Context(), other, "admins")
-	requireErrorIs(t, "GetRoleBinding from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetRoleBinding from another tenant", err, store.ErrNotFound)
 	_, err = s.DeleteRoleBinding(t.Context(), other, "admins")
-	requireErrorIs(t, "DeleteRoleBinding from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteRoleBinding from another tenant", err, store.ErrNotFound)
 	list, err := s.ListRoleBindings(t.Context(), other, everything)
-	requireNoError(t, "ListRoleBindings", err)
-	requireEqual(t, "bindings listed in another tenant", 0, len(list))
+	testkit.RequireNoError(t, "ListRoleBindings", err)
+	testkit.RequireEqual(t, "bindings listed in another tenant", 0, len(list))
 	_, err = s.GetRoleBinding(t.Context(), tenant, "admins")
-	requireNoError(t, "GetRoleBinding after another tenant's attempts", err)
+	testkit.RequireNoError(t, "GetRoleBinding after another tenant's attempts", err)
 }
 
 func bindingsPageByID(t *testing.T, s store.Store) {
@@ -351,5 +352,5 @@ func bindingsPageByID(t *testing.T, s store.Store) {
 	mustBind(t, s, other, ids[0]+"0", groupMember(other, "admins"), identityv1.Role_ROLE_VIEWER)
 	requirePaging(t, ids, func(p store.Page) ([]*identityv1.RoleBinding, error) {
 		return s.ListRoleBindings(t.Context(), tenant, p)
-	}, func(b *identityv1.RoleBinding) string { return lastSegment(b.GetName()) })
+	}, func(b *identityv1.RoleBinding) string { return testkit.ResourceID(b.GetName()) })
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/identity/internal/store"
 )
 
@@ -65,8 +66,8 @@ func newProvider(tenant, id string) *identityv1.IdentityProvider {
 // mustCreateProvider creates p and returns a copy of it as it should read back.
 func mustCreateProvider(t *testing.T, s store.Store, tenant string, p *identityv1.IdentityProvider) *identityv1.IdentityProvider {
 	t.Helper()
-	id := lastSegment(p.GetName())
-	requireNoError(t, "CreateIdentityProvider", s.CreateIdentityProvider(t.Context(), tenant, id, p))
+	id := testkit.ResourceID(p.GetName())
+	testkit.RequireNoError(t, "CreateIdentityProvider", s.CreateIdentityProvider(t.Context(), tenant, id, p))
 	if p.GetEtag() == "" {
 		t.Fatalf("CreateIdentityProvider(%s) left the etag empty", p.GetName())
 	}
@@ -77,13 +78,13 @@ func providerRoundTrips(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	want := mustCreateProvider(t, s, tenant, newProvider(tenant, "acme-sso"))
 	got, err := s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider", err)
-	requireProto(t, "GetIdentityProvider", want, got)
+	testkit.RequireNoError(t, "GetIdentityProvider", err)
+	testkit.RequireProto(t, "GetIdentityProvider", want, got)
 
 	list, err := s.ListIdentityProviders(t.Context(), tenant, everything)
-	requireNoError(t, "ListIdentityProviders", err)
-	requireEqual(t, "providers listed", 1, len(list))
-	requireProto(t, "ListIdentityProviders[0]", want, list[0])
+	testkit.RequireNoError(t, "ListIdentityProviders", err)
+	testkit.RequireEqual(t, "providers listed", 1, len(list))
+	testkit.RequireProto(t, "ListIdentityProviders[0]", want, list[0])
 }
 
 func providerIDTaken(t *testing.T, s store.Store) {
@@ -93,10 +94,10 @@ func providerIDTaken(t *testing.T, s store.Store) {
 	again := newProvider(tenant, "acme-sso")
 	again.DisplayName = "Impostor"
 	err := s.CreateIdentityProvider(t.Context(), tenant, "acme-sso", again)
-	requireErrorIs(t, "CreateIdentityProvider of a taken id", err, store.ErrAlreadyExists)
+	testkit.RequireErrorIs(t, "CreateIdentityProvider of a taken id", err, store.ErrAlreadyExists)
 	got, err := s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider", err)
-	requireProto(t, "the provider after a failed create", first, got)
+	testkit.RequireNoError(t, "GetIdentityProvider", err)
+	testkit.RequireProto(t, "the provider after a failed create", first, got)
 
 	mustCreateProvider(t, s, other, newProvider(other, "acme-sso"))
 }
@@ -111,62 +112,62 @@ func providerUpdateChecksEtag(t *testing.T, s store.Store) {
 	changed.Jwt.Keys = changed.Jwt.Keys[1:]
 	changed.Jwt.Claims.Attributes = nil
 	changed.UpdateTime = ts(epoch.Add(time.Hour))
-	requireNoError(t, "UpdateIdentityProvider with the current etag",
+	testkit.RequireNoError(t, "UpdateIdentityProvider with the current etag",
 		s.UpdateIdentityProvider(t.Context(), tenant, "acme-sso", created.GetEtag(), changed))
 	if changed.GetEtag() == created.GetEtag() || changed.GetEtag() == "" {
 		t.Fatalf("UpdateIdentityProvider set etag %q, want a new one (was %q)", changed.GetEtag(), created.GetEtag())
 	}
 	got, err := s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider", err)
-	requireProto(t, "the updated provider", changed, got)
+	testkit.RequireNoError(t, "GetIdentityProvider", err)
+	testkit.RequireProto(t, "the updated provider", changed, got)
 
 	stale := proto.Clone(changed).(*identityv1.IdentityProvider)
 	stale.DisplayName = "Lost update"
 	err = s.UpdateIdentityProvider(t.Context(), tenant, "acme-sso", created.GetEtag(), stale)
-	requireErrorIs(t, "UpdateIdentityProvider with a stale etag", err, store.ErrEtagMismatch)
+	testkit.RequireErrorIs(t, "UpdateIdentityProvider with a stale etag", err, store.ErrEtagMismatch)
 	got, err = s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider", err)
-	requireProto(t, "the provider after a stale update", changed, got)
+	testkit.RequireNoError(t, "GetIdentityProvider", err)
+	testkit.RequireProto(t, "the provider after a stale update", changed, got)
 
 	blind := proto.Clone(changed).(*identityv1.IdentityProvider)
 	blind.DisplayName = "Blind write"
 	blind.Disabled = false
-	requireNoError(t, "UpdateIdentityProvider without an etag",
+	testkit.RequireNoError(t, "UpdateIdentityProvider without an etag",
 		s.UpdateIdentityProvider(t.Context(), tenant, "acme-sso", "", blind))
 	if blind.GetEtag() == changed.GetEtag() {
 		t.Fatalf("UpdateIdentityProvider without an etag kept etag %q", blind.GetEtag())
 	}
 	got, err = s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider", err)
-	requireProto(t, "the provider after an update without etag", blind, got)
+	testkit.RequireNoError(t, "GetIdentityProvider", err)
+	testkit.RequireProto(t, "the provider after an update without etag", blind, got)
 
 	err = s.UpdateIdentityProvider(t.Context(), tenant, "missing", "", newProvider(tenant, "missing"))
-	requireErrorIs(t, "UpdateIdentityProvider of a missing provider", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateIdentityProvider of a missing provider", err, store.ErrNotFound)
 }
 
 func providerDeleteChecksEtag(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	created := mustCreateProvider(t, s, tenant, newProvider(tenant, "acme-sso"))
 	updated := proto.Clone(created).(*identityv1.IdentityProvider)
-	requireNoError(t, "UpdateIdentityProvider", s.UpdateIdentityProvider(t.Context(), tenant, "acme-sso", "", updated))
+	testkit.RequireNoError(t, "UpdateIdentityProvider", s.UpdateIdentityProvider(t.Context(), tenant, "acme-sso", "", updated))
 
 	err := s.DeleteIdentityProvider(t.Context(), tenant, "acme-sso", created.GetEtag())
-	requireErrorIs(t, "DeleteIdentityProvider with a stale etag", err, store.ErrEtagMismatch)
+	testkit.RequireErrorIs(t, "DeleteIdentityProvider with a stale etag", err, store.ErrEtagMismatch)
 	_, err = s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider after a stale delete", err)
+	testkit.RequireNoError(t, "GetIdentityProvider after a stale delete", err)
 
-	requireNoError(t, "DeleteIdentityProvider with the current etag",
+	testkit.RequireNoError(t, "DeleteIdentityProvider with the current etag",
 		s.DeleteIdentityProvider(t.Context(), tenant, "acme-sso", updated.GetEtag()))
 	_, err = s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireErrorIs(t, "GetIdentityProvider after delete", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetIdentityProvider after delete", err, store.ErrNotFound)
 	err = s.DeleteIdentityProvider(t.Context(), tenant, "acme-sso", "")
-	requireErrorIs(t, "DeleteIdentityProvider of a deleted provider", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteIdentityProvider of a deleted provider", err, store.ErrNotFound)
 
 	// The id is free again, and a new provider does not inherit the old one's etags.
 	mustCreateProvider(t, s, tenant, newProvider(tenant, "acme-sso"))
 	err = s.DeleteIdentityProvider(t.Context(), tenant, "acme-sso", updated.GetEtag())
-	requireErrorIs(t, "DeleteIdentityProvider with the etag of the deleted provider", err, store.ErrEtagMismatch)
-	requireNoError(t, "DeleteIdentityProvider without an etag", s.DeleteIdentityProvider(t.Context(), tenant, "acme-sso", ""))
+	testkit.RequireErrorIs(t, "DeleteIdentityProvider with the etag of the deleted provider", err, store.ErrEtagMismatch)
+	testkit.RequireNoError(t, "DeleteIdentityProvider without an etag", s.DeleteIdentityProvider(t.Context(), tenant, "acme-sso", ""))
 }
 
 func providerTenantIsolation(t *testing.T, s store.Store) {
@@ -174,20 +175,20 @@ func providerTenantIsolation(t *testing.T, s store.Store) {
 	want := mustCreateProvider(t, s, tenant, newProvider(tenant, "acme-sso"))
 
 	_, err := s.GetIdentityProvider(t.Context(), other, "acme-sso")
-	requireErrorIs(t, "GetIdentityProvider from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetIdentityProvider from another tenant", err, store.ErrNotFound)
 	err = s.UpdateIdentityProvider(t.Context(), other, "acme-sso", "", newProvider(other, "acme-sso"))
-	requireErrorIs(t, "UpdateIdentityProvider from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateIdentityProvider from another tenant", err, store.ErrNotFound)
 	err = s.UpdateIdentityProvider(t.Context(), other, "acme-sso", want.GetEtag(), newProvider(other, "acme-sso"))
-	requireErrorIs(t, "UpdateIdentityProvider from another tenant with the right etag", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateIdentityProvider from another tenant with the right etag", err, store.ErrNotFound)
 	err = s.DeleteIdentityProvider(t.Context(), other, "acme-sso", "")
-	requireErrorIs(t, "DeleteIdentityProvider from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "DeleteIdentityProvider from another tenant", err, store.ErrNotFound)
 	list, err := s.ListIdentityProviders(t.Context(), other, everything)
-	requireNoError(t, "ListIdentityProviders", err)
-	requireEqual(t, "providers listed in another tenant", 0, len(list))
+	testkit.RequireNoError(t, "ListIdentityProviders", err)
+	testkit.RequireEqual(t, "providers listed in another tenant", 0, len(list))
 
 	got, err := s.GetIdentityProvider(t.Context(), tenant, "acme-sso")
-	requireNoError(t, "GetIdentityProvider", err)
-	requireProto(t, "the provider after another tenant's attempts", want, got)
+	testkit.RequireNoError(t, "GetIdentityProvider", err)
+	testkit.RequireProto(t, "the provider after another tenant's attempts", want, got)
 }
 
 func providersPageByID(t *testing.T, s store.Store) {
@@ -200,5 +201,5 @@ func providersPageByID(t *testing.T, s store.Store) {
 	mustCreateProvider(t, s, other, newProvider(other, ids[0]+"0"))
 	requirePaging(t, ids, func(p store.Page) ([]*identityv1.IdentityProvider, error) {
 		return s.ListIdentityProviders(t.Context(), tenant, p)
-	}, func(p *identityv1.IdentityProvider) string { return lastSegment(p.GetName()) })
+	}, func(p *identityv1.IdentityProvider) string { return testkit.ResourceID(p.GetName()) })
 }

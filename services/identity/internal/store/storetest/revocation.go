@@ -6,6 +6,7 @@ import (
 	"time"
 
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/identity/internal/sessions"
 	"github.com/oriel-dev/oriel/services/identity/internal/store"
 )
@@ -22,29 +23,29 @@ func emptyRevocationState(t *testing.T, s store.Store) {
 	tenant := newTenant()
 	mustLogin(t, s, newLogin(tenant)) // a user who was never revoked is not in the state
 	state, err := s.RevocationState(t.Context(), tenant)
-	requireNoError(t, "RevocationState", err)
-	requireEqual(t, "tenant epoch", int64(0), state.TenantEpoch)
-	requireEqual(t, "directory version", int64(0), state.DirectoryVersion)
-	requireEqual(t, "users", 0, len(state.Users))
+	testkit.RequireNoError(t, "RevocationState", err)
+	testkit.RequireEqual(t, "tenant epoch", int64(0), state.TenantEpoch)
+	testkit.RequireEqual(t, "directory version", int64(0), state.DirectoryVersion)
+	testkit.RequireEqual(t, "users", 0, len(state.Users))
 }
 
 func tenantEpochsRise(t *testing.T, s store.Store) {
 	tenant, other := newTenant(), newTenant()
 	for want := int64(1); want <= 3; want++ {
 		got, err := s.RaiseTenantEpoch(t.Context(), tenant)
-		requireNoError(t, "RaiseTenantEpoch", err)
-		requireEqual(t, "tenant epoch", want, got)
+		testkit.RequireNoError(t, "RaiseTenantEpoch", err)
+		testkit.RequireEqual(t, "tenant epoch", want, got)
 	}
 	got, err := s.RaiseTenantEpoch(t.Context(), other)
-	requireNoError(t, "RaiseTenantEpoch", err)
-	requireEqual(t, "another tenant's first epoch", int64(1), got)
+	testkit.RequireNoError(t, "RaiseTenantEpoch", err)
+	testkit.RequireEqual(t, "another tenant's first epoch", int64(1), got)
 	// The counters share a row; raising one leaves the other alone.
 	requireDirectoryVersion(t, s, tenant, 0)
 	v := mustCreateGroup(t, s, tenant, "admins", "Admins")
-	requireEqual(t, "directory version after raised epochs", int64(1), v)
+	testkit.RequireEqual(t, "directory version after raised epochs", int64(1), v)
 	state, err := s.RevocationState(t.Context(), tenant)
-	requireNoError(t, "RevocationState", err)
-	requireEqual(t, "tenant epoch after a directory change", int64(3), state.TenantEpoch)
+	testkit.RequireNoError(t, "RevocationState", err)
+	testkit.RequireEqual(t, "tenant epoch after a directory change", int64(3), state.TenantEpoch)
 }
 
 func userEpochsRise(t *testing.T, s store.Store) {
@@ -54,23 +55,23 @@ func userEpochsRise(t *testing.T, s store.Store) {
 	mustLogin(t, s, b)
 	for want := int64(1); want <= 3; want++ {
 		got, err := s.RaiseUserEpoch(t.Context(), tenant, a.UserID)
-		requireNoError(t, "RaiseUserEpoch", err)
-		requireEqual(t, "user state", sessions.UserState{Epoch: want}, got)
+		testkit.RequireNoError(t, "RaiseUserEpoch", err)
+		testkit.RequireEqual(t, "user state", sessions.UserState{Epoch: want}, got)
 	}
 	_, _, err := s.SetUserDisabled(t.Context(), tenant, b.UserID, true, epoch)
-	requireNoError(t, "SetUserDisabled", err)
+	testkit.RequireNoError(t, "SetUserDisabled", err)
 	got, err := s.RaiseUserEpoch(t.Context(), tenant, b.UserID)
-	requireNoError(t, "RaiseUserEpoch", err)
-	requireEqual(t, "a disabled user's state", sessions.UserState{Epoch: 2, Disabled: true}, got)
+	testkit.RequireNoError(t, "RaiseUserEpoch", err)
+	testkit.RequireEqual(t, "a disabled user's state", sessions.UserState{Epoch: 2, Disabled: true}, got)
 	_, err = s.RaiseUserEpoch(t.Context(), tenant, "nobody")
-	requireErrorIs(t, "RaiseUserEpoch of a missing user", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "RaiseUserEpoch of a missing user", err, store.ErrNotFound)
 
 	// A later login leaves the epoch alone: only revocations move it.
 	a.Time = epoch.Add(time.Minute)
 	mustLogin(t, s, a)
 	got, err = s.RaiseUserEpoch(t.Context(), tenant, a.UserID)
-	requireNoError(t, "RaiseUserEpoch", err)
-	requireEqual(t, "user state after a login", sessions.UserState{Epoch: 4}, got)
+	testkit.RequireNoError(t, "RaiseUserEpoch", err)
+	testkit.RequireEqual(t, "user state after a login", sessions.UserState{Epoch: 4}, got)
 }
 
 func directoryVersionRises(t *testing.T, s store.Store) {
@@ -80,15 +81,15 @@ func directoryVersionRises(t *testing.T, s store.Store) {
 	var last int64
 	step := func(what string, v int64, err error) {
 		t.Helper()
-		requireNoError(t, what, err)
-		requireEqual(t, "directory version after "+what, last+1, v)
+		testkit.RequireNoError(t, what, err)
+		testkit.RequireEqual(t, "directory version after "+what, last+1, v)
 		last = v
 	}
 	v, err := s.CreateGroup(t.Context(), tenant, "admins", newGroup(tenant, "admins", "Admins"))
 	step("CreateGroup", v, err)
 	l.GroupClaims = []string{"Viewers"}
 	res, err := s.Login(t.Context(), l)
-	requireNoError(t, "Login", err)
+	testkit.RequireNoError(t, "Login", err)
 	step("a login making a group", res.DirectoryVersion, nil)
 	v, err = s.CreateRoleBinding(t.Context(), tenant, "b1", newBinding(tenant, "b1", groupMember(tenant, "admins"), identityv1.Role_ROLE_ADMIN))
 	step("CreateRoleBinding", v, err)
@@ -112,28 +113,28 @@ func revocationStateAfterMix(t *testing.T, s store.Store) {
 
 	for range 2 {
 		_, err := s.RaiseUserEpoch(t.Context(), tenant, raised.UserID)
-		requireNoError(t, "RaiseUserEpoch", err)
+		testkit.RequireNoError(t, "RaiseUserEpoch", err)
 	}
 	_, _, err := s.SetUserDisabled(t.Context(), tenant, disabled.UserID, true, epoch)
-	requireNoError(t, "SetUserDisabled", err)
+	testkit.RequireNoError(t, "SetUserDisabled", err)
 	_, _, err = s.SetUserDisabled(t.Context(), tenant, reenabled.UserID, true, epoch)
-	requireNoError(t, "SetUserDisabled", err)
+	testkit.RequireNoError(t, "SetUserDisabled", err)
 	_, _, err = s.SetUserDisabled(t.Context(), tenant, reenabled.UserID, false, epoch.Add(time.Minute))
-	requireNoError(t, "SetUserDisabled", err)
+	testkit.RequireNoError(t, "SetUserDisabled", err)
 	_, err = s.RaiseUserEpoch(t.Context(), other, elsewhere.UserID)
-	requireNoError(t, "RaiseUserEpoch", err)
+	testkit.RequireNoError(t, "RaiseUserEpoch", err)
 	for range 3 {
 		_, err := s.RaiseTenantEpoch(t.Context(), tenant)
-		requireNoError(t, "RaiseTenantEpoch", err)
+		testkit.RequireNoError(t, "RaiseTenantEpoch", err)
 	}
 	_, err = s.RaiseTenantEpoch(t.Context(), other)
-	requireNoError(t, "RaiseTenantEpoch", err)
+	testkit.RequireNoError(t, "RaiseTenantEpoch", err)
 	v := mustCreateGroup(t, s, tenant, "admins", "Admins")
 
 	state, err := s.RevocationState(t.Context(), tenant)
-	requireNoError(t, "RevocationState", err)
-	requireEqual(t, "tenant epoch", int64(3), state.TenantEpoch)
-	requireEqual(t, "directory version", v, state.DirectoryVersion)
+	testkit.RequireNoError(t, "RevocationState", err)
+	testkit.RequireEqual(t, "tenant epoch", int64(3), state.TenantEpoch)
+	testkit.RequireEqual(t, "directory version", v, state.DirectoryVersion)
 	want := map[string]sessions.UserState{
 		raised.UserID:    {Epoch: 2},
 		disabled.UserID:  {Epoch: 1, Disabled: true},

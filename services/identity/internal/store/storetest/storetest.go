@@ -12,16 +12,12 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/prototext"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/oriel-dev/oriel/platform/testkit"
@@ -92,49 +88,6 @@ func newTenant() string { return testkit.UniqueID("tenant") }
 // ts is a protobuf timestamp of t.
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
-// lastSegment is the id that ends a resource name.
-func lastSegment(name string) string { return name[strings.LastIndex(name, "/")+1:] }
-
-// requireProto fails the test unless got equals want field for field.
-func requireProto(t *testing.T, what string, want, got proto.Message) {
-	t.Helper()
-	if !proto.Equal(want, got) {
-		t.Fatalf("%s:\ngot:\n%s\nwant:\n%s", what, prototext.Format(got), prototext.Format(want))
-	}
-}
-
-// requireErrorIs fails the test unless err is target.
-func requireErrorIs(t *testing.T, what string, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("%s: error = %v, want %v", what, err, target)
-	}
-}
-
-// requireNoError fails the test if err is not nil.
-func requireNoError(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// requireEqual fails the test unless got equals want.
-func requireEqual[T comparable](t *testing.T, what string, want, got T) {
-	t.Helper()
-	if got != want {
-		t.Fatalf("%s = %v, want %v", what, got, want)
-	}
-}
-
-// requireStrings fails the test unless got and want hold the same strings in the same order.
-func requireStrings(t *testing.T, what string, want, got []string) {
-	t.Helper()
-	if !slices.Equal(want, got) {
-		t.Fatalf("%s = %q, want %q", what, got, want)
-	}
-}
-
 // walk pages through a listing limit items at a time and returns the ids it saw, failing
 // the test if a page is longer than the limit. A short page ends the walk, as in the API, so
 // a store returning fewer items than it could makes the walk miss some.
@@ -167,7 +120,7 @@ func requirePaging[T any](t *testing.T, want []string, list func(store.Page) ([]
 	want = slices.Sorted(slices.Values(want))
 	for _, limit := range []int{1, 2, 3, len(want) - 1, len(want), len(want) + 1} {
 		t.Run(fmt.Sprintf("%d at a time", limit), func(t *testing.T) {
-			requireStrings(t, "walked ids", want, walk(t, limit, list, id))
+			testkit.RequireStrings(t, "walked ids", want, walk(t, limit, list, id))
 		})
 	}
 }

@@ -54,8 +54,8 @@ func mustLogin(t *testing.T, s store.Store, l store.Login) *store.LoginResult {
 		}
 		names = append(names, store.GroupName(l.Tenant, id))
 	}
-	requireStrings(t, "the user's groups beside its group ids", names, res.User.GetGroups())
-	requireEqual(t, "LoginResult.Disabled beside User.Disabled", res.User.GetDisabled(), res.Disabled)
+	testkit.RequireStrings(t, "the user's groups beside its group ids", names, res.User.GetGroups())
+	testkit.RequireEqual(t, "LoginResult.Disabled beside User.Disabled", res.User.GetDisabled(), res.Disabled)
 	return res
 }
 
@@ -80,7 +80,7 @@ func wantUser(l store.Login, createTime time.Time, groupIDs ...string) *identity
 func mustGetUser(t *testing.T, s store.Store, tenant, id string) *identityv1.User {
 	t.Helper()
 	u, err := s.GetUser(t.Context(), tenant, id)
-	requireNoError(t, "GetUser", err)
+	testkit.RequireNoError(t, "GetUser", err)
 	return u
 }
 
@@ -90,7 +90,7 @@ func claimsOf(t *testing.T, s store.Store, tenant string, ids []string) map[stri
 	out := map[string]string{}
 	for _, id := range ids {
 		g, err := s.GetGroup(t.Context(), tenant, id)
-		requireNoError(t, "GetGroup "+id, err)
+		testkit.RequireNoError(t, "GetGroup "+id, err)
 		out[g.GetClaimValue()] = id
 	}
 	return out
@@ -101,26 +101,26 @@ func firstLoginCreatesUser(t *testing.T, s store.Store) {
 	l := newLogin(tenant, "Sales/EMEA", "Admins")
 	res := mustLogin(t, s, l)
 
-	requireEqual(t, "groups made", 2, len(res.GroupIDs))
+	testkit.RequireEqual(t, "groups made", 2, len(res.GroupIDs))
 	byClaim := claimsOf(t, s, tenant, res.GroupIDs)
 	want := wantUser(l, epoch, byClaim["Admins"], byClaim["Sales/EMEA"])
-	requireProto(t, "Login's user", want, res.User)
-	requireProto(t, "GetUser", want, mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireProto(t, "Login's user", want, res.User)
+	testkit.RequireProto(t, "GetUser", want, mustGetUser(t, s, tenant, l.UserID))
 	if res.DirectoryVersion <= 0 {
 		t.Fatalf("Login that created groups returned directory version %d, want > 0", res.DirectoryVersion)
 	}
 	for claim, id := range byClaim {
 		g, err := s.GetGroup(t.Context(), tenant, id)
-		requireNoError(t, "GetGroup", err)
-		requireProto(t, "group of "+claim, &identityv1.Group{
+		testkit.RequireNoError(t, "GetGroup", err)
+		testkit.RequireProto(t, "group of "+claim, &identityv1.Group{
 			Name: store.GroupName(tenant, id), ClaimValue: claim, CreateTime: ts(epoch),
 		}, g)
 	}
 
 	users, err := s.ListUsers(t.Context(), tenant, everything)
-	requireNoError(t, "ListUsers", err)
-	requireEqual(t, "users listed", 1, len(users))
-	requireProto(t, "ListUsers[0]", want, users[0])
+	testkit.RequireNoError(t, "ListUsers", err)
+	testkit.RequireEqual(t, "users listed", 1, len(users))
+	testkit.RequireProto(t, "ListUsers[0]", want, users[0])
 }
 
 func laterLoginUpdatesChangedClaims(t *testing.T, s store.Store) {
@@ -131,21 +131,21 @@ func laterLoginUpdatesChangedClaims(t *testing.T, s store.Store) {
 	l.DisplayName = "Ada King"
 	l.Time = epoch.Add(time.Minute)
 	res := mustLogin(t, s, l)
-	requireEqual(t, "directory version of a login making no group", 0, res.DirectoryVersion)
+	testkit.RequireEqual(t, "directory version of a login making no group", 0, res.DirectoryVersion)
 	want := wantUser(l, epoch, first.GroupIDs...)
-	requireProto(t, "the user after a new name", want, res.User)
-	requireProto(t, "GetUser after a new name", want, mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireProto(t, "the user after a new name", want, res.User)
+	testkit.RequireProto(t, "GetUser after a new name", want, mustGetUser(t, s, tenant, l.UserID))
 
 	l.Email = "ada@countess.example"
 	l.Time = epoch.Add(2 * time.Minute)
 	want = wantUser(l, epoch, first.GroupIDs...)
-	requireProto(t, "the user after a new email", want, mustLogin(t, s, l).User)
-	requireProto(t, "GetUser after a new email", want, mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireProto(t, "the user after a new email", want, mustLogin(t, s, l).User)
+	testkit.RequireProto(t, "GetUser after a new email", want, mustGetUser(t, s, tenant, l.UserID))
 
 	l.Time = epoch.Add(3 * time.Minute)
 	want = wantUser(l, epoch, first.GroupIDs...)
-	requireProto(t, "the user after an unchanged login", want, mustLogin(t, s, l).User)
-	requireProto(t, "GetUser after an unchanged login", want, mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireProto(t, "the user after an unchanged login", want, mustLogin(t, s, l).User)
+	testkit.RequireProto(t, "GetUser after an unchanged login", want, mustGetUser(t, s, tenant, l.UserID))
 }
 
 func loginReplacesMemberships(t *testing.T, s store.Store) {
@@ -156,18 +156,18 @@ func loginReplacesMemberships(t *testing.T, s store.Store) {
 	l.GroupClaims = []string{"C", "B"}
 	res := mustLogin(t, s, l)
 	bc := claimsOf(t, s, tenant, res.GroupIDs)
-	requireEqual(t, "group of claim B across logins", ab["B"], bc["B"])
-	requireEqual(t, "groups after the second login", 2, len(bc))
+	testkit.RequireEqual(t, "group of claim B across logins", ab["B"], bc["B"])
+	testkit.RequireEqual(t, "groups after the second login", 2, len(bc))
 	want := wantUser(l, epoch, bc["B"], bc["C"])
-	requireProto(t, "GetUser after the second login", want, mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireProto(t, "GetUser after the second login", want, mustGetUser(t, s, tenant, l.UserID))
 	// The group the user left stays: groups outlive their members.
 	_, err := s.GetGroup(t.Context(), tenant, ab["A"])
-	requireNoError(t, "GetGroup of the group the user left", err)
+	testkit.RequireNoError(t, "GetGroup of the group the user left", err)
 
 	l.GroupClaims = nil
 	res = mustLogin(t, s, l)
-	requireEqual(t, "group ids after a login without groups", 0, len(res.GroupIDs))
-	requireProto(t, "GetUser after a login without groups", wantUser(l, epoch), mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireEqual(t, "group ids after a login without groups", 0, len(res.GroupIDs))
+	testkit.RequireProto(t, "GetUser after a login without groups", wantUser(l, epoch), mustGetUser(t, s, tenant, l.UserID))
 }
 
 func subjectIsPerProvider(t *testing.T, s store.Store) {
@@ -178,8 +178,8 @@ func subjectIsPerProvider(t *testing.T, s store.Store) {
 	b.Subject = a.Subject
 	mustLogin(t, s, a)
 	mustLogin(t, s, b)
-	requireProto(t, "the user at the first provider", wantUser(a, epoch), mustGetUser(t, s, tenant, a.UserID))
-	requireProto(t, "the user at the second provider", wantUser(b, epoch), mustGetUser(t, s, tenant, b.UserID))
+	testkit.RequireProto(t, "the user at the first provider", wantUser(a, epoch), mustGetUser(t, s, tenant, a.UserID))
+	testkit.RequireProto(t, "the user at the second provider", wantUser(b, epoch), mustGetUser(t, s, tenant, b.UserID))
 }
 
 func loginTimesNeverMoveBack(t *testing.T, s store.Store) {
@@ -195,27 +195,27 @@ func loginTimesNeverMoveBack(t *testing.T, s store.Store) {
 
 	late := l
 	late.Time = epoch.Add(time.Minute) // delivered after a later login
-	requireEqual(t, "last login after an older login",
+	testkit.RequireEqual(t, "last login after an older login",
 		epoch.Add(time.Hour), mustLogin(t, s, late).User.GetLastLoginTime().AsTime())
 
-	requireNoError(t, "TouchLogins", s.TouchLogins(t.Context(), []store.LoginTouch{
+	testkit.RequireNoError(t, "TouchLogins", s.TouchLogins(t.Context(), []store.LoginTouch{
 		{Tenant: tenant, UserID: l.UserID, Time: epoch.Add(30 * time.Minute)}, // older: ignored
 		{Tenant: tenant, UserID: m.UserID, Time: epoch.Add(2 * time.Hour)},
 		{Tenant: tenant, UserID: "nobody", Time: epoch.Add(2 * time.Hour)},
 	}))
-	requireEqual(t, "last login after an older touch",
+	testkit.RequireEqual(t, "last login after an older touch",
 		epoch.Add(time.Hour), mustGetUser(t, s, tenant, l.UserID).GetLastLoginTime().AsTime())
-	requireEqual(t, "last login after a later touch",
+	testkit.RequireEqual(t, "last login after a later touch",
 		epoch.Add(2*time.Hour), mustGetUser(t, s, tenant, m.UserID).GetLastLoginTime().AsTime())
-	requireEqual(t, "last login of another tenant's user of the same id",
+	testkit.RequireEqual(t, "last login of another tenant's user of the same id",
 		epoch, mustGetUser(t, s, other, o.UserID).GetLastLoginTime().AsTime())
 
-	requireNoError(t, "TouchLogins", s.TouchLogins(t.Context(), []store.LoginTouch{
+	testkit.RequireNoError(t, "TouchLogins", s.TouchLogins(t.Context(), []store.LoginTouch{
 		{Tenant: tenant, UserID: l.UserID, Time: epoch.Add(3*time.Hour + time.Microsecond)},
 	}))
-	requireEqual(t, "last login after a later touch",
+	testkit.RequireEqual(t, "last login after a later touch",
 		epoch.Add(3*time.Hour+time.Microsecond), mustGetUser(t, s, tenant, l.UserID).GetLastLoginTime().AsTime())
-	requireNoError(t, "TouchLogins of nothing", s.TouchLogins(t.Context(), nil))
+	testkit.RequireNoError(t, "TouchLogins of nothing", s.TouchLogins(t.Context(), nil))
 }
 
 func disableAndEnableRaiseEpoch(t *testing.T, s store.Store) {
@@ -234,21 +234,21 @@ func disableAndEnableRaiseEpoch(t *testing.T, s store.Store) {
 		{true, sessions.UserState{Epoch: 4, Disabled: true}},
 	} {
 		u, state, err := s.SetUserDisabled(t.Context(), tenant, l.UserID, step.disabled, epoch.Add(time.Duration(i)*time.Minute))
-		requireNoError(t, "SetUserDisabled", err)
-		requireEqual(t, "state after SetUserDisabled", step.want, state)
+		testkit.RequireNoError(t, "SetUserDisabled", err)
+		testkit.RequireEqual(t, "state after SetUserDisabled", step.want, state)
 		want := wantUser(l, epoch)
 		want.Disabled = step.disabled
-		requireProto(t, "user returned by SetUserDisabled", want, u)
-		requireProto(t, "GetUser after SetUserDisabled", want, mustGetUser(t, s, tenant, l.UserID))
+		testkit.RequireProto(t, "user returned by SetUserDisabled", want, u)
+		testkit.RequireProto(t, "GetUser after SetUserDisabled", want, mustGetUser(t, s, tenant, l.UserID))
 	}
 
 	// A disabled user's login is recorded, and says it is disabled, so the caller refuses it.
 	l.Time = epoch.Add(time.Hour)
 	res := mustLogin(t, s, l)
-	requireEqual(t, "LoginResult.Disabled of a disabled user", true, res.Disabled)
+	testkit.RequireEqual(t, "LoginResult.Disabled of a disabled user", true, res.Disabled)
 
 	_, _, err := s.SetUserDisabled(t.Context(), tenant, "nobody", true, epoch)
-	requireErrorIs(t, "SetUserDisabled of a missing user", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "SetUserDisabled of a missing user", err, store.ErrNotFound)
 }
 
 func userTenantIsolation(t *testing.T, s store.Store) {
@@ -257,25 +257,25 @@ func userTenantIsolation(t *testing.T, s store.Store) {
 	want := mustLogin(t, s, l).User
 
 	_, err := s.GetUser(t.Context(), other, l.UserID)
-	requireErrorIs(t, "GetUser from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetUser from another tenant", err, store.ErrNotFound)
 	_, _, err = s.SetUserDisabled(t.Context(), other, l.UserID, true, epoch)
-	requireErrorIs(t, "SetUserDisabled from another tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "SetUserDisabled from another tenant", err, store.ErrNotFound)
 	_, err = s.RaiseUserEpoch(t.Context(), other, l.UserID)
-	requireErrorIs(t, "RaiseUserEpoch from another tenant", err, store.ErrNotFound)
-	requireNoError(t, "TouchLogins from another tenant", s.TouchLogins(t.Context(), []store.LoginTouch{
+	testkit.RequireErrorIs(t, "RaiseUserEpoch from another tenant", err, store.ErrNotFound)
+	testkit.RequireNoError(t, "TouchLogins from another tenant", s.TouchLogins(t.Context(), []store.LoginTouch{
 		{Tenant: other, UserID: l.UserID, Time: epoch.Add(time.Hour)},
 	}))
 	users, err := s.ListUsers(t.Context(), other, everything)
-	requireNoError(t, "ListUsers", err)
-	requireEqual(t, "users listed in another tenant", 0, len(users))
+	testkit.RequireNoError(t, "ListUsers", err)
+	testkit.RequireEqual(t, "users listed in another tenant", 0, len(users))
 	groups, err := s.ListGroups(t.Context(), other, everything)
-	requireNoError(t, "ListGroups", err)
-	requireEqual(t, "groups listed in another tenant", 0, len(groups))
+	testkit.RequireNoError(t, "ListGroups", err)
+	testkit.RequireEqual(t, "groups listed in another tenant", 0, len(groups))
 
-	requireProto(t, "the user after another tenant's attempts", want, mustGetUser(t, s, tenant, l.UserID))
+	testkit.RequireProto(t, "the user after another tenant's attempts", want, mustGetUser(t, s, tenant, l.UserID))
 	state, err := s.RevocationState(t.Context(), tenant)
-	requireNoError(t, "RevocationState", err)
-	requireEqual(t, "users with a revocation state", 0, len(state.Users))
+	testkit.RequireNoError(t, "RevocationState", err)
+	testkit.RequireEqual(t, "users with a revocation state", 0, len(state.Users))
 }
 
 func usersPageByID(t *testing.T, s store.Store) {
@@ -293,12 +293,12 @@ func usersPageByID(t *testing.T, s store.Store) {
 
 	// Each user of a page comes with its own groups, not its neighbours'.
 	users, err := s.ListUsers(t.Context(), tenant, everything)
-	requireNoError(t, "ListUsers", err)
-	requireEqual(t, "users listed", len(ids), len(users))
+	testkit.RequireNoError(t, "ListUsers", err)
+	testkit.RequireEqual(t, "users listed", len(ids), len(users))
 	for _, u := range users {
-		requireProto(t, "listed user", want[lastSegment(u.GetName())], u)
+		testkit.RequireProto(t, "listed user", want[testkit.ResourceID(u.GetName())], u)
 	}
 	requirePaging(t, ids, func(p store.Page) ([]*identityv1.User, error) {
 		return s.ListUsers(t.Context(), tenant, p)
-	}, func(u *identityv1.User) string { return lastSegment(u.GetName()) })
+	}, func(u *identityv1.User) string { return testkit.ResourceID(u.GetName()) })
 }

@@ -168,7 +168,7 @@ func appendThenListRoundTripsEveryField(t *testing.T, s store.Store) {
 	if !e.GetTime().AsTime().Equal(epoch.Add(13 * time.Microsecond)) {
 		t.Errorf("time = %v, want %v", e.GetTime().AsTime(), epoch.Add(13*time.Microsecond))
 	}
-	requireTenant(t, "the event's data", want, e.GetData())
+	testkit.RequireProto(t, "the event's data", want, e.GetData())
 }
 
 func eventsListOldestFirst(t *testing.T, s store.Store) {
@@ -240,7 +240,7 @@ func rolledBackEventIsNeverListed(t *testing.T, s store.Store) {
 		}
 		return errAbort
 	})
-	requireErrorIs(t, "ReadWriteTx", err, errAbort)
+	testkit.RequireErrorIs(t, "ReadWriteTx", err, errAbort)
 	mustAppendEvents(t, s, after)
 
 	requireEvents(t, "events around a rolled-back one", []*tenantv1.TenantEvent{before, after}, tenantEvents(t, s, idOf(tn)))

@@ -63,7 +63,7 @@ func tenantsListWholeInIDOrder(t *testing.T, s store.Store) {
 		t.Fatalf("ListTenants returned %d tenants, want %d", len(got), len(created))
 	}
 	for i := range created {
-		requireTenant(t, fmt.Sprintf("tenant %d of the list", i), created[i], got[i])
+		testkit.RequireProto(t, fmt.Sprintf("tenant %d of the list", i), created[i], got[i])
 	}
 }
 

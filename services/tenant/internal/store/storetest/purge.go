@@ -97,7 +97,7 @@ func purgeTurnsDueTenantIntoTombstone(t *testing.T, s store.Store) {
 			if tomb.GetEtag() == "" || tomb.GetEtag() == tn.GetEtag() {
 				t.Errorf("etag = %q, want a new one (was %q)", tomb.GetEtag(), tn.GetEtag())
 			}
-			requireTenant(t, "GetTenant of the purged tenant", tomb, mustGet(t, s, idOf(tn)))
+			testkit.RequireProto(t, "GetTenant of the purged tenant", tomb, mustGet(t, s, idOf(tn)))
 		})
 	}
 }
@@ -142,16 +142,16 @@ func purgeFindsNothingInWhatIsNotDue(t *testing.T, s store.Store) {
 			}
 
 			tomb, err := purge(t.Context(), s, id, now)
-			requireErrorIs(t, "PurgeTenant", err, store.ErrNotFound)
+			testkit.RequireErrorIs(t, "PurgeTenant", err, store.ErrNotFound)
 			if tomb != nil {
 				t.Errorf("PurgeTenant returned tombstone %v with ErrNotFound", tomb)
 			}
 			if before == nil {
 				_, err := s.GetTenant(t.Context(), id)
-				requireErrorIs(t, "GetTenant after purging a missing id", err, store.ErrNotFound)
+				testkit.RequireErrorIs(t, "GetTenant after purging a missing id", err, store.ErrNotFound)
 				return
 			}
-			requireTenant(t, "the tenant after the refused purge", before, mustGet(t, s, id))
+			testkit.RequireProto(t, "the tenant after the refused purge", before, mustGet(t, s, id))
 			for _, h := range before.GetHostnames() {
 				requireHeld(t, s, "a hostname of the tenant after the refused purge", h)
 			}
@@ -197,5 +197,5 @@ func concurrentPurgesOfOneTenant(t *testing.T, s store.Store) {
 	if winner.GetState() != tenantv1.Tenant_STATE_DELETED {
 		t.Fatalf("the winner's tombstone is %v, want STATE_DELETED", winner.GetState())
 	}
-	requireTenant(t, "GetTenant after the race", winner, mustGet(t, s, idOf(tn)))
+	testkit.RequireProto(t, "GetTenant after the race", winner, mustGet(t, s, idOf(tn)))
 }

@@ -86,7 +86,7 @@ func secondPutIsRequestExists(t *testing.T, s store.Store) {
 	second := newRequest(first.Principal, testkit.UniqueID("tenant"))
 	second.RequestID = first.RequestID
 	second.CreateTime = first.CreateTime.Add(time.Minute)
-	requireErrorIs(t, "second PutRequest", putRequest(t.Context(), s, second), store.ErrRequestExists)
+	testkit.RequireErrorIs(t, "second PutRequest", putRequest(t.Context(), s, second), store.ErrRequestExists)
 	requireStoredRequest(t, s, "the request after a second put", first)
 }
 
@@ -113,7 +113,7 @@ func getOfMissingRequestIsNotFound(t *testing.T, s store.Store) {
 		{"known request id of another principal", newPrincipal(), known.RequestID},
 	} {
 		_, err := getRequest(t.Context(), s, tc.principal, tc.requestID)
-		requireErrorIs(t, "GetRequest of an "+tc.name, err, store.ErrNotFound)
+		testkit.RequireErrorIs(t, "GetRequest of an "+tc.name, err, store.ErrNotFound)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -201,22 +200,6 @@ func mustPurge(t *testing.T, s store.Store, id string, now time.Time) *tenantv1.
 		t.Fatalf("PurgeTenant(%s): %v", id, err)
 	}
 	return tomb
-}
-
-// requireTenant fails the test unless got equals want field for field.
-func requireTenant(t *testing.T, what string, want, got *tenantv1.Tenant) {
-	t.Helper()
-	if !proto.Equal(want, got) {
-		t.Fatalf("%s:\ngot:\n%s\nwant:\n%s", what, prototext.Format(got), prototext.Format(want))
-	}
-}
-
-// requireErrorIs fails the test unless err is target.
-func requireErrorIs(t *testing.T, what string, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("%s: error = %v, want %v", what, err, target)
-	}
 }
 
 // requireHostnameInUse fails the test unless err is a *store.HostnameInUseError naming hostname.

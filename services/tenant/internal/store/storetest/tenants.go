@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
+	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/tenant/internal/store"
 )
 
@@ -43,7 +44,7 @@ func createThenGetRoundTripsEveryField(t *testing.T, s store.Store) {
 			mustCreate(t, s, tc.tenant)
 			want.Etag = tc.tenant.GetEtag()
 
-			requireTenant(t, "Store.GetTenant after create", want, mustGet(t, s, idOf(want)))
+			testkit.RequireProto(t, "Store.GetTenant after create", want, mustGet(t, s, idOf(want)))
 			var locked *tenantv1.Tenant
 			err := s.ReadWriteTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
 				var err error
@@ -53,7 +54,7 @@ func createThenGetRoundTripsEveryField(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatalf("Tx.GetTenant: %v", err)
 			}
-			requireTenant(t, "Tx.GetTenant after create", want, locked)
+			testkit.RequireProto(t, "Tx.GetTenant after create", want, locked)
 		})
 	}
 }
@@ -61,12 +62,12 @@ func createThenGetRoundTripsEveryField(t *testing.T, s store.Store) {
 func getOfMissingIDIsNotFound(t *testing.T, s store.Store) {
 	id := idOf(newTenant("missing"))
 	_, err := s.GetTenant(t.Context(), id)
-	requireErrorIs(t, "Store.GetTenant of a missing id", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "Store.GetTenant of a missing id", err, store.ErrNotFound)
 	err = s.ReadWriteTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.GetTenant(ctx, id)
 		return err
 	})
-	requireErrorIs(t, "Tx.GetTenant of a missing id", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "Tx.GetTenant of a missing id", err, store.ErrNotFound)
 }
 
 func nilAndEmptyLabelsReadBackAsNoLabels(t *testing.T, s store.Store) {
@@ -136,8 +137,8 @@ func createWithTakenIDIsAlreadyExists(t *testing.T, s store.Store) {
 			existing := tc.existing(t)
 			dup := tc.duplicate(existing)
 
-			requireErrorIs(t, "CreateTenant with a taken id", create(t.Context(), s, dup), store.ErrAlreadyExists)
-			requireTenant(t, "the tenant holding the id after the failed create", existing, mustGet(t, s, idOf(existing)))
+			testkit.RequireErrorIs(t, "CreateTenant with a taken id", create(t.Context(), s, dup), store.ErrAlreadyExists)
+			testkit.RequireProto(t, "the tenant holding the id after the failed create", existing, mustGet(t, s, idOf(existing)))
 			var free []string
 			for _, h := range dup.GetHostnames() {
 				if !slices.Contains(existing.GetHostnames(), h) {
@@ -172,9 +173,9 @@ func createWithHeldHostnamePersistsNothing(t *testing.T, s store.Store) {
 	requireHostnameInUse(t, "CreateTenant with a held hostname", create(t.Context(), s, loser), held)
 
 	_, err := s.GetTenant(t.Context(), idOf(loser))
-	requireErrorIs(t, "GetTenant of the tenant whose create failed", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTenant of the tenant whose create failed", err, store.ErrNotFound)
 	requireClaimable(t, s, "hostnames of the failed create", own...)
-	requireTenant(t, "the holder after the failed create", holder, mustGet(t, s, idOf(holder)))
+	testkit.RequireProto(t, "the holder after the failed create", holder, mustGet(t, s, idOf(holder)))
 	requireHeld(t, s, "the holder's hostname after the failed create", held)
 }
 
@@ -238,7 +239,7 @@ func updateWritesEveryMutableField(t *testing.T, s store.Store) {
 		t.Fatalf("UpdateTenant set etag %q, want a new one (was %q)", updated.GetEtag(), tn.GetEtag())
 	}
 	got := mustGet(t, s, id)
-	requireTenant(t, "GetTenant after update", updated, got)
+	testkit.RequireProto(t, "GetTenant after update", updated, got)
 	if got.GetRegion() != tn.GetRegion() || !got.GetCreateTime().AsTime().Equal(tn.GetCreateTime().AsTime()) {
 		t.Fatalf("region %q and create_time %v changed to %q and %v", tn.GetRegion(), tn.GetCreateTime().AsTime(),
 			got.GetRegion(), got.GetCreateTime().AsTime())
@@ -259,7 +260,7 @@ func updateCanClear(t *testing.T, s store.Store) {
 		cur.Settings = &tenantv1.TenantSettings{}
 	})
 	got := mustGet(t, s, idOf(tn))
-	requireTenant(t, "GetTenant after clearing", updated, got)
+	testkit.RequireProto(t, "GetTenant after clearing", updated, got)
 	if got.DeactivateTime != nil || got.PurgeTime != nil || len(got.GetLabels()) != 0 {
 		t.Fatalf("deactivate_time %v, purge_time %v, labels %v survived being cleared",
 			got.DeactivateTime, got.PurgeTime, got.GetLabels())
@@ -296,10 +297,10 @@ func updateClaimingHeldHostnameRollsBack(t *testing.T, s store.Store) {
 	})
 	requireHostnameInUse(t, "UpdateTenant claiming a held hostname", err, held)
 
-	requireTenant(t, "the tenant after its failed update", victim, mustGet(t, s, idOf(victim)))
+	testkit.RequireProto(t, "the tenant after its failed update", victim, mustGet(t, s, idOf(victim)))
 	requireHeld(t, s, "the hostname the failed update dropped", dropped)
 	requireClaimable(t, s, "the hostname the failed update added", added)
-	requireTenant(t, "the holder after the failed update", holder, mustGet(t, s, idOf(holder)))
+	testkit.RequireProto(t, "the holder after the failed update", holder, mustGet(t, s, idOf(holder)))
 }
 
 func hostnameMovesBetweenTenants(t *testing.T, s store.Store) {
@@ -344,9 +345,9 @@ func updateOfMissingTenantIsNotFound(t *testing.T, s store.Store) {
 	err := s.ReadWriteTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
 		return tx.UpdateTenant(ctx, ghost)
 	})
-	requireErrorIs(t, "UpdateTenant of a missing tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "UpdateTenant of a missing tenant", err, store.ErrNotFound)
 	_, err = s.GetTenant(t.Context(), idOf(ghost))
-	requireErrorIs(t, "GetTenant after updating a missing tenant", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTenant after updating a missing tenant", err, store.ErrNotFound)
 	requireClaimable(t, s, "hostnames of the missing tenant", ghost.GetHostnames()...)
 }
 
@@ -381,5 +382,5 @@ func concurrentCreatesOfOneID(t *testing.T, s store.Store) {
 	}
 	got := mustGet(t, s, idOf(tn))
 	tn.Etag = got.GetEtag()
-	requireTenant(t, "the tenant after the race", tn, got)
+	testkit.RequireProto(t, "the tenant after the race", tn, got)
 }

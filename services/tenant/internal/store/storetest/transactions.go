@@ -70,12 +70,12 @@ func (w writeSet) requireVisible(t *testing.T, s store.Store) {
 func (w writeSet) requireInvisible(t *testing.T, s store.Store) {
 	t.Helper()
 	_, err := s.GetTenant(t.Context(), idOf(w.tenant))
-	requireErrorIs(t, "GetTenant after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetTenant after rollback", err, store.ErrNotFound)
 	if got := tenantEvents(t, s, idOf(w.tenant)); len(got) != 0 {
 		t.Fatalf("%d events of %s listed after rollback, want none", len(got), w.tenant.GetName())
 	}
 	_, err = getRequest(t.Context(), s, w.request.Principal, w.request.RequestID)
-	requireErrorIs(t, "GetRequest after rollback", err, store.ErrNotFound)
+	testkit.RequireErrorIs(t, "GetRequest after rollback", err, store.ErrNotFound)
 
 	w.tenant.Etag = ""
 	w.event.Id = testkit.UniqueID("evt") // event ids are unique, and the first never left the transaction
@@ -102,7 +102,7 @@ func rollsBackWhenFnFails(t *testing.T, s store.Store) {
 		}
 		return errAbort
 	})
-	requireErrorIs(t, "ReadWriteTx whose fn fails", err, errAbort)
+	testkit.RequireErrorIs(t, "ReadWriteTx whose fn fails", err, errAbort)
 	w.requireInvisible(t, s)
 }
 
@@ -167,6 +167,6 @@ func transactionReadsItsOwnWrites(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("ReadWriteTx: %v", err)
 	}
-	requireTenant(t, "Tx.GetTenant of a tenant created in the same transaction", w.tenant, gotTenant)
+	testkit.RequireProto(t, "Tx.GetTenant of a tenant created in the same transaction", w.tenant, gotTenant)
 	requireRequest(t, "Tx.GetRequest of a request put in the same transaction", w.request, gotRequest)
 }
