@@ -7,3 +7,6 @@ func SetSnapshotTableHook(hook func(table string)) (restore func()) {
 	testHookSnapshotTable = hook
 	return func() { testHookSnapshotTable = old }
 }
+
+// WALWarning is the retained-WAL warning the engine writes ("" below threshold).
+func WALWarning(retained, threshold int64) string { return walWarning(retained, threshold) }

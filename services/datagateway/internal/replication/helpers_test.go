@@ -348,3 +348,27 @@ func (h *harness) slot(name string) (exists, active bool) {
 	}
 	return exists, active
 }
+
+// slotWAL is what the source says a slot keeps: retained WAL and lag, in bytes.
+func (h *harness) slotWAL(name string) (retained, lag int64) {
+	h.tb.Helper()
+	err := h.src.QueryRow(context.Background(), `
+		SELECT (pg_current_wal_lsn() - restart_lsn)::bigint, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint
+		FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&retained, &lag)
+	if err != nil {
+		h.tb.Fatalf("read slot %s: %v", name, err)
+	}
+	return retained, lag
+}
+
+// slotPositions are a slot's restart and confirmed positions.
+func (h *harness) slotPositions(name string) (restart, confirmed string) {
+	h.tb.Helper()
+	err := h.src.QueryRow(context.Background(),
+		"SELECT restart_lsn::text, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+		name).Scan(&restart, &confirmed)
+	if err != nil {
+		h.tb.Fatalf("read slot %s: %v", name, err)
+	}
+	return restart, confirmed
+}

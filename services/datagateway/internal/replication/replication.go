@@ -49,6 +49,18 @@
 // no agent connected, or when the agent goes away, the replication retries as after any
 // transient error and resumes from the target's applied position.
 //
+// # Paused and failed replications
+//
+// A PAUSED or FAILED replication keeps its slot, and the source keeps the WAL the slot has
+// not confirmed: while paused, that grows with every write at the source. Nobody streams
+// such a replication, so the engine measures it apart: every StatusInterval it lists the
+// paused and failed replications that no worker holds (Store.Idle) and, for each source,
+// opens one regular connection and reads each slot's retained WAL and lag from
+// pg_replication_slots. It only reads: it claims nothing and leaves the slot alone. The
+// figures and the retained-WAL warning go to the Store with Measure, which changes nothing
+// else. Every replica does this; it is idle work and idempotent. A source that cannot be
+// reached is skipped, logged at debug level, and left alone for a while.
+//
 // # DDL
 //
 // DDL is not replicated. When the columns the source sends for a table (a pgoutput
@@ -156,6 +168,29 @@ type Store interface {
 	Release(ctx context.Context, tenant, id, owner string, retryAt time.Time, lastError string) error
 	// FinishDelete removes a deleting replication, once its slot and publication are gone.
 	FinishDelete(ctx context.Context, tenant, id, owner string) error
+
+	// Idle lists, ordered by tenant then id, up to limit replications after (afterTenant,
+	// afterID) that nobody streams but whose slot may still hold WAL: PAUSED or FAILED,
+	// not being deleted, and not leased (no lease owner, or the lease expired). It needs
+	// no lease and takes none.
+	Idle(ctx context.Context, afterTenant, afterID string, limit int) ([]*Job, error)
+	// Measure records what the engine measured of an idle replication's slot: its lag and
+	// retained WAL bytes, and the retained-WAL warning (m.WALWarning replaces any earlier
+	// one, see IsWALWarning; other warnings stay). It needs no lease and changes nothing
+	// else (state, lease, last error, positions…). It does nothing, and returns nil, when
+	// the replication is gone, being deleted, leased, or no longer PAUSED or FAILED.
+	Measure(ctx context.Context, tenant, id string, m Measurement) error
+}
+
+// Measurement is what the engine reads of an idle replication's slot at the source.
+type Measurement struct {
+	// LagBytes is how far the slot's confirmed position is behind the source's WAL.
+	LagBytes int64
+	// RetainedWALBytes is the WAL the source keeps for the slot.
+	RetainedWALBytes int64
+	// WALWarning is the retained-WAL warning, worded as while streaming; "" when the
+	// retained WAL is below the threshold (or the warning is disabled).
+	WALWarning string
 }
 
 // Sources resolves connections to their parameters, decrypted credentials and route.
@@ -193,7 +228,8 @@ type Options struct {
 	WALWarningBytes int64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// StatusInterval is how often a running replication reports its status; 3 s when 0.
+	// StatusInterval is how often a running replication reports its status, and how
+	// often the slots of paused and failed replications are measured; 3 s when 0.
 	StatusInterval time.Duration
 	// MaxReplications bounds how many replications this replica runs at once; 32 when 0.
 	MaxReplications int
@@ -211,6 +247,11 @@ type Engine struct {
 	running  map[string]bool
 	failures map[string]int
 	jobs     sync.WaitGroup
+
+	// idleMu guards idleRetry: when each source that could not be measured (see
+	// measureIdle) is tried again.
+	idleMu    sync.Mutex
+	idleRetry map[sourceKey]idleRetry
 }
 
 // New returns an engine; Run starts it.
@@ -237,10 +278,11 @@ func New(opts Options) *Engine {
 		opts.MaxRetryDelay = time.Minute
 	}
 	return &Engine{
-		opts:     opts,
-		log:      opts.Log.With("component", "replication", "owner", opts.Owner),
-		running:  map[string]bool{},
-		failures: map[string]int{},
+		opts:      opts,
+		log:       opts.Log.With("component", "replication", "owner", opts.Owner),
+		running:   map[string]bool{},
+		failures:  map[string]int{},
+		idleRetry: map[sourceKey]idleRetry{},
 	}
 }
 
@@ -252,12 +294,19 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("replication: Options.Store, Sources and Owner are required")
 	}
 	e.log.Info("replication engine started")
+	var idle sync.WaitGroup
+	idle.Add(1)
+	go func() {
+		defer idle.Done()
+		e.watchIdle(ctx)
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			e.jobs.Wait()
+			idle.Wait()
 			e.log.Info("replication engine stopped")
 			return nil
 		case <-timer.C:

@@ -2,12 +2,14 @@ package replication_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
+	"github.com/oriel-dev/oriel/services/datagateway/internal/replication"
 	"github.com/oriel-dev/oriel/services/datagateway/internal/store"
 )
 
@@ -159,6 +161,76 @@ func TestPauseStopsStreamingAndResumeCatchesUp(t *testing.T) {
 
 	h.change("orders", func(r *store.Replication) { r.State = streaming })
 	h.waitEqual(30*time.Second, "orders")
+}
+
+func TestAPausedReplicationReportsTheWALItsSlotKeeps(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	run(t, h.src, ordersSchema...)
+	r := h.createReplication("orders", "orders")
+	// Small enough to pass with a few writes, big enough that what the other tests write
+	// to the same PostgreSQL (WAL is the whole server's) cannot keep it passed.
+	const threshold = 1 << 20
+	opts := h.engineOptions("replica-1")
+	opts.WALWarningBytes = threshold
+	h.startEngine(opts)
+	h.waitState("orders", streaming)
+	h.waitEqual(30*time.Second, "orders")
+
+	h.change("orders", func(r *store.Replication) { r.State = paused })
+	eventually(t, 30*time.Second, "the paused replication is let go", func() (bool, string) {
+		got := h.get("orders")
+		_, active := h.slot(r.SlotName)
+		return got.LeaseOwner == "" && !active, "lease owner " + got.LeaseOwner
+	})
+	restart, confirmed := h.slotPositions(r.SlotName)
+
+	// Writes at the source while paused: the slot keeps their WAL, and the status says so.
+	var got *store.Replication
+	var retained int64
+	for _, from := range []int{10_001, 20_001} {
+		run(t, h.src, `INSERT INTO orders (id, customer, note)
+			SELECT i, 'while paused', repeat(md5(i::text), 8) FROM generate_series(`+itoa(int64(from))+`, `+itoa(int64(from+9999))+`) i`)
+		// What the source keeps now; the engine, measuring later, sees at least as much.
+		now, lag := h.slotWAL(r.SlotName)
+		if now <= retained || now <= threshold {
+			t.Fatalf("the paused slot keeps %d bytes of WAL after the writes, %d before; the test needs it to grow past %d", now, retained, threshold)
+		}
+		retained = now
+		eventually(t, 60*time.Second, "the paused replication's retained WAL is measured", func() (bool, string) {
+			got = h.get("orders")
+			return got.RetainedWALBytes >= retained && got.LagBytes >= lag && len(got.Warnings) == 1 &&
+					replication.IsWALWarning(got.Warnings[0]) && strings.Contains(got.Warnings[0], "1.0 MiB"),
+				fmt.Sprintf("retained_wal_bytes %d (source: %d), lag_bytes %d (source: %d), warnings %q",
+					got.RetainedWALBytes, retained, got.LagBytes, lag, got.Warnings)
+		})
+		if got.State != paused || got.LeaseOwner != "" || got.LastError != "" {
+			t.Fatalf("measuring changed the replication: state %s, lease owner %q, last error %q", got.State, got.LeaseOwner, got.LastError)
+		}
+	}
+	// Measured, never read: the slot is where the pause left it, and nobody holds it.
+	if exists, active := h.slot(r.SlotName); !exists || active {
+		t.Fatalf("while paused: slot exists=%v active=%v, want it kept and idle", exists, active)
+	}
+	if nowRestart, nowConfirmed := h.slotPositions(r.SlotName); nowRestart != restart || nowConfirmed != confirmed {
+		t.Fatalf("the paused slot moved from restart %s, confirmed %s to %s, %s", restart, confirmed, nowRestart, nowConfirmed)
+	}
+
+	// Resumed, the replication catches up, the slot lets the WAL go and the warning clears.
+	h.change("orders", func(r *store.Replication) { r.State = streaming })
+	h.waitEqual(30*time.Second, "orders")
+	var nudged time.Time
+	eventually(t, 90*time.Second, "the warning clears once caught up", func() (bool, string) {
+		// A slot's restart position moves past WAL only at a record of the running
+		// transactions, which a checkpoint writes; without it, one comes within 15 s.
+		if time.Since(nudged) > time.Second {
+			_, _ = h.src.Exec(context.Background(), "CHECKPOINT")
+			nudged = time.Now()
+		}
+		got = h.get("orders")
+		return got.State == streaming && got.RetainedWALBytes <= threshold && len(got.Warnings) == 0,
+			fmt.Sprintf("state %s, retained_wal_bytes %d, warnings %q", got.State, got.RetainedWALBytes, got.Warnings)
+	})
 }
 
 func TestDeleteDropsTheSlotAndPublicationAndKeepsTheTarget(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -111,6 +112,41 @@ func storeContract(t *testing.T, s *store.SQL, clk *clock) {
 			t.Fatalf("%s = %v, want ErrLeaseLost", what, err)
 		}
 	}
+	idle := func() []string {
+		t.Helper()
+		jobs, err := s.Idle(ctx, "", "", 10)
+		if err != nil {
+			t.Fatalf("Idle: %v", err)
+		}
+		var ids []string
+		for _, j := range jobs {
+			ids = append(ids, j.ID)
+		}
+		return ids
+	}
+	// measure records m and checks that it changed nothing but what a measurement may.
+	measure := func(m replication.Measurement, wantRecorded bool) *store.Replication {
+		t.Helper()
+		before := get()
+		if err := s.Measure(ctx, tenant, "r1", m); err != nil {
+			t.Fatalf("Measure: %v", err)
+		}
+		after := get()
+		want := *before
+		if wantRecorded {
+			want.LagBytes, want.RetainedWALBytes = m.LagBytes, m.RetainedWALBytes
+			want.Warnings = slices.DeleteFunc(slices.Clone(before.Warnings), replication.IsWALWarning)
+			if m.WALWarning != "" {
+				want.Warnings = append(want.Warnings, m.WALWarning)
+			}
+			want.Etag, want.UpdateTime = after.Etag, after.UpdateTime
+		}
+		if !reflect.DeepEqual(after, &want) {
+			t.Fatalf("Measure(%+v) (recorded %v):\n got %+v\nwant %+v", m, wantRecorded, after, &want)
+		}
+		return after
+	}
+	walWarning := replication.WALWarning(3<<30, 1<<30)
 
 	job := claim("a")
 	if job == nil || job.ID != "r1" || job.SourceConnection != "src" || job.TargetConnection != "dst" ||
@@ -142,6 +178,11 @@ func storeContract(t *testing.T, s *store.SQL, clk *clock) {
 		t.Fatalf("a report that changes nothing changed the etag")
 	}
 	lost("Report by a non-owner", s.Report(ctx, tenant, "r1", "b", st))
+	// A streaming replication is its worker's to report on.
+	if ids := idle(); len(ids) != 0 {
+		t.Fatalf("Idle = %v with r1 streaming", ids)
+	}
+	measure(replication.Measurement{LagBytes: 99, RetainedWALBytes: 3 << 30, WALWarning: walWarning}, false)
 
 	// Leases expire by the store's clock.
 	clk.Add(11 * time.Second)
@@ -163,12 +204,57 @@ func storeContract(t *testing.T, s *store.SQL, clk *clock) {
 	if err := s.Report(ctx, tenant, "r1", "b", st); err != nil || get().State != paused {
 		t.Fatalf("a report overwrote PAUSED: state %s, err %v", get().State, err)
 	}
+	// Still leased: its worker winds down and reports; nobody else measures it.
+	if ids := idle(); len(ids) != 0 {
+		t.Fatalf("Idle = %v while b holds the paused replication", ids)
+	}
+	measure(replication.Measurement{LagBytes: 99, RetainedWALBytes: 3 << 30, WALWarning: walWarning}, false)
+	// A lease that expired (its holder died) does not keep it from being measured.
+	clk.Add(11 * time.Second)
+	if ids := idle(); !slices.Equal(ids, []string{"r1"}) {
+		t.Fatalf("Idle = %v with the paused replication's lease expired, want [r1]", ids)
+	}
+	if _, err := s.Renew(ctx, tenant, "r1", "b", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Release(ctx, tenant, "r1", "b", clk.Now(), ""); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
 	lost("Release twice", s.Release(ctx, tenant, "r1", "b", clk.Now(), ""))
 	if job := claim("c"); job != nil {
 		t.Fatalf("a paused replication was claimed")
+	}
+
+	// Paused and let go: the engine measures its slot without claiming it.
+	jobs, err := s.Idle(ctx, "", "", 10)
+	if err != nil || len(jobs) != 1 || jobs[0].Tenant != tenant || jobs[0].ID != "r1" ||
+		jobs[0].SourceConnection != "src" || jobs[0].SlotName != r.SlotName || jobs[0].State != paused || jobs[0].Deleting {
+		t.Fatalf("Idle = %+v, %v; want r1", jobs, err)
+	}
+	if jobs, err := s.Idle(ctx, tenant, "r1", 10); err != nil || len(jobs) != 0 {
+		t.Fatalf("Idle after r1 = %+v, %v; want none", jobs, err)
+	}
+	if jobs, err := s.Idle(ctx, tenant, "r0", 10); err != nil || len(jobs) != 1 {
+		t.Fatalf("Idle after r0 = %+v, %v; want r1", jobs, err)
+	}
+	got = measure(replication.Measurement{LagBytes: 5000, RetainedWALBytes: 3 << 30, WALWarning: walWarning}, true)
+	if !slices.Equal(got.Warnings, []string{"retained WAL", walWarning}) || got.State != paused || got.LeaseOwner != "" {
+		t.Fatalf("after Measure: %+v; want the WAL warning added to the others, still paused and unleased", got)
+	}
+	etag = got.Etag
+	got = measure(replication.Measurement{LagBytes: 5000, RetainedWALBytes: 3 << 30, WALWarning: walWarning}, true)
+	if got.Etag != etag {
+		t.Fatalf("a measurement that changes nothing changed the etag")
+	}
+	more := replication.WALWarning(4<<30, 1<<30)
+	if got := measure(replication.Measurement{LagBytes: 6000, RetainedWALBytes: 4 << 30, WALWarning: more}, true); !slices.Equal(got.Warnings, []string{"retained WAL", more}) {
+		t.Fatalf("warnings = %q; want the WAL warning replaced, not added", got.Warnings)
+	}
+	if got := measure(replication.Measurement{LagBytes: 10, RetainedWALBytes: 100}, true); !slices.Equal(got.Warnings, []string{"retained WAL"}) {
+		t.Fatalf("warnings = %q below the threshold; want the WAL warning gone and the others kept", got.Warnings)
+	}
+	if job := claim("c"); job != nil {
+		t.Fatalf("a measured paused replication was claimed")
 	}
 
 	// Resume; a transient error is recorded and the retry waits.
@@ -200,9 +286,22 @@ func storeContract(t *testing.T, s *store.SQL, clk *clock) {
 	if job := claim("c"); job != nil {
 		t.Fatalf("a failed replication was claimed")
 	}
+	// A failed replication keeps its slot: it is measured too.
+	if ids := idle(); !slices.Equal(ids, []string{"r1"}) {
+		t.Fatalf("Idle = %v with r1 failed, want [r1]", ids)
+	}
+	if got := measure(replication.Measurement{LagBytes: 7000, RetainedWALBytes: 3 << 30, WALWarning: walWarning}, true); got.State != failed ||
+		got.LastError != "table x has no primary key" {
+		t.Fatalf("after Measure of a failed replication: %+v", got)
+	}
 
 	// Delete: even a failed replication is claimed to drop its slot, then removed.
 	change(func(r *store.Replication) { r.Deleting = true })
+	// Being deleted: its slot is about to go; nobody measures it.
+	if ids := idle(); len(ids) != 0 {
+		t.Fatalf("Idle = %v with r1 being deleted", ids)
+	}
+	measure(replication.Measurement{LagBytes: 1, RetainedWALBytes: 1}, false)
 	job = claim("d")
 	if job == nil || !job.Deleting {
 		t.Fatalf("Claim of a deleting replication = %+v", job)

@@ -597,11 +597,8 @@ func (s *stream) reportStatus(ctx context.Context) error {
 			st.LagSeconds = max(0, s.e.opts.Now().Sub(since).Seconds())
 		}
 	}
-	if w := s.e.opts.WALWarningBytes; w > 0 && st.RetainedWALBytes > w {
-		st.Warnings = append(st.Warnings, fmt.Sprintf(
-			"the source keeps %s of WAL for this replication, above the %s warning threshold; "+
-				"a paused or failing replication makes the source's disk fill up: resume it or delete it",
-			formatBytes(st.RetainedWALBytes), formatBytes(w)))
+	if w := walWarning(st.RetainedWALBytes, s.e.opts.WALWarningBytes); w != "" {
+		st.Warnings = append(st.Warnings, w)
 	}
 	s.report(ctx, st)
 	return nil

@@ -199,3 +199,80 @@ func (s *SQL) leased(ctx context.Context, q sqlstore.Queryer, tenant, id, owner 
 	}
 	return r, nil
 }
+
+// idle is a replication nobody streams whose slot may hold WAL: paused or failed, not
+// being deleted, not leased. $1 is now.
+const idle = `state IN ('PAUSED', 'FAILED') AND NOT deleting
+	AND (lease_owner = '' OR lease_expire_time IS NULL OR lease_expire_time <= $1)`
+
+// Idle implements replication.Store.
+func (s *SQL) Idle(ctx context.Context, afterTenant, afterID string, limit int) ([]*replication.Job, error) {
+	if limit <= 0 {
+		return nil, errLimit
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+ReplicationColumns+` FROM replications WHERE `+idle+`
+		AND (tenant_id > $2 OR (tenant_id = $2 AND id > $3)) ORDER BY tenant_id, id LIMIT $4`,
+		s.now(), afterTenant, afterID, limit)
+	out, err := collect(rows, err, func(row sqlstore.Row) (*replication.Job, error) {
+		r, err := ScanReplication(row)
+		if err != nil {
+			return nil, err
+		}
+		return &replication.Job{
+			Tenant:           r.Tenant,
+			ID:               r.ID,
+			SourceConnection: r.SourceConnection,
+			TargetConnection: r.TargetConnection,
+			Tables:           r.Tables,
+			State:            r.State,
+			Deleting:         r.Deleting,
+			SlotName:         r.SlotName,
+		}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list idle replications: %w", err)
+	}
+	return out, nil
+}
+
+// Measure implements replication.Store. Like Report, a measurement that changes nothing
+// the API shows is not written; one that does changes the etag and update time, so
+// WatchReplication sends it.
+func (s *SQL) Measure(ctx context.Context, tenant, id string, m replication.Measurement) error {
+	return s.db.ReadWriteTx(ctx, func(ctx context.Context, q sqlstore.Queryer) error {
+		r, err := getReplication(ctx, q, tenant, id, s.sql.forUpdate())
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if r.Deleting || (r.State != datagatewayv1.Replication_STATE_PAUSED && r.State != datagatewayv1.Replication_STATE_FAILED) ||
+			(r.LeaseOwner != "" && r.LeaseExpireTime != nil && r.LeaseExpireTime.After(now)) {
+			return nil // a worker has it, or will: its reports are the ones that count
+		}
+		warnings := slices.DeleteFunc(slices.Clone(r.Warnings), replication.IsWALWarning)
+		if m.WALWarning != "" {
+			warnings = append(warnings, m.WALWarning)
+		}
+		if m.LagBytes == r.LagBytes && m.RetainedWALBytes == r.RetainedWALBytes && slices.Equal(warnings, r.Warnings) {
+			return nil
+		}
+		raw, err := marshalStrings(warnings)
+		if err != nil {
+			return err
+		}
+		// The row is locked (PostgreSQL) or the transaction is the only writer (SQLite);
+		// the conditions repeat the checks above all the same.
+		_, err = q.Exec(ctx, `UPDATE replications SET lag_bytes = $3, retained_wal_bytes = $4, warnings = $5,
+			update_time = $6, etag = $7
+			WHERE tenant_id = $1 AND id = $2 AND state IN ('PAUSED', 'FAILED') AND NOT deleting
+				AND (lease_owner = '' OR lease_expire_time IS NULL OR lease_expire_time <= $6)`,
+			tenant, id, m.LagBytes, m.RetainedWALBytes, raw, now, newRevision())
+		if err != nil {
+			return fmt.Errorf("record replication slot measurement: %w", err)
+		}
+		return nil
+	})
+}
