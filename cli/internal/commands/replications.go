@@ -140,7 +140,7 @@ func (c *ReplicationsDeleteCmd) Run(s *Session) error {
 	if err != nil {
 		return err
 	}
-	return s.done(resp, "Deleted %s; its replication slot and publication at the source are dropped.", c.Name)
+	return s.done(resp, "Deleted %s; its replication slot and publication at the source are dropped within moments (the target's tables stay).", c.Name)
 }
 
 // Pacing of a watch that the edge ended (its stream cap) or that broke.
