@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -63,6 +65,9 @@ type Config struct {
 	HeartbeatInterval time.Duration `name:"heartbeat-interval" default:"10s" help:"How often the datagateway and each agent send each other a heartbeat."`
 	HeartbeatTimeout  time.Duration `name:"heartbeat-timeout" default:"30s" help:"How long either end of an agent's stream waits without hearing anything before dropping it."`
 	WALWarningBytes   int64         `name:"wal-warning-bytes" default:"1073741824" help:"Warn on a replication whose slot keeps more WAL at the source than this many bytes; 0 disables the warning."`
+	// AdvertiseAddr lets replicas forward queries to the one holding the stream of an
+	// agent of the queried pool; single-replica setups and `oriel dev` leave it empty.
+	AdvertiseAddr string `name:"advertise-addr" help:"The host:port other datagateway replicas reach this one's gRPC server at; set it on every replica so a query or connection test arriving at a replica with no agent of its pool connected goes to one that has one. Empty: no forwarding (a single replica needs none)."`
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time `kong:"-"`
 	// Authenticator, if set, checks credentials instead of the identity service at
@@ -83,8 +88,21 @@ func (c Config) validate() error {
 		return errors.New("--heartbeat-interval must be > 0 and --heartbeat-timeout longer than it")
 	case c.WALWarningBytes < 0:
 		return errors.New("--wal-warning-bytes must be ≥ 0")
+	case c.AdvertiseAddr != "" && !isHostPort(c.AdvertiseAddr):
+		return fmt.Errorf("--advertise-addr %q must be host:port, with a host and a port number other than 0", c.AdvertiseAddr)
 	}
 	return c.Server.Validate()
+}
+
+// isHostPort reports whether addr is host:port with a host and a port another replica can
+// dial.
+func isHostPort(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n > 0
 }
 
 // Complete validates the configuration, opens the database and returns the service ready
@@ -114,14 +132,16 @@ func (c Config) Complete(ctx context.Context, log *slog.Logger) (*server.Server,
 	st := store.New(db, now)
 	hub := tunnel.NewHub(tunnel.Options{
 		Agents: st, Log: log, HeartbeatInterval: c.HeartbeatInterval, HeartbeatTimeout: c.HeartbeatTimeout,
-		InitialCredit: initialCredit,
+		InitialCredit: initialCredit, AdvertiseAddr: c.AdvertiseAddr,
 	})
 	srv := api.New(api.Options{
 		Store: st, Keys: keys, Hub: hub, Log: log, Now: now,
 		Limits:           source.Limits{RowLimit: c.RowLimit, Timeout: c.QueryTimeout, BatchRows: c.BatchRows},
 		Source:           source.Options{DevMode: c.DevMode},
 		HeartbeatTimeout: c.HeartbeatTimeout,
+		AdvertiseAddr:    c.AdvertiseAddr,
 	})
+	closers.Push("replica connections", srv.Close)
 	engine := replication.New(replication.Options{
 		Store: st, Sources: srv, Dial: hub.Dial, Log: log, Owner: workerID(), WALWarningBytes: c.WALWarningBytes, Now: now,
 	})

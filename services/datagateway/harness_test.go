@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ import (
 // clients for each of its gRPC services.
 type service struct {
 	srv          *server.Server
+	dbURL, keys  string // what another replica of the same deployment shares
+	stop         func() // stops the service (before the test ends, if need be)
 	conn         *grpc.ClientConn
 	clock        *testkit.Clock
 	logs         *testkit.LogBuffer
@@ -64,12 +67,31 @@ func startService(t testing.TB) *service { return startServiceWith(t, nil) }
 // startServiceWith is startService with configure applied to the configuration first.
 func startServiceWith(t testing.TB, configure func(*datagateway.Config)) *service {
 	t.Helper()
+	return start(t, nil, configure)
+}
+
+// startReplica runs another replica of first's deployment: on its database, with its
+// keys, clock and principals, so a credential works at either.
+func (first *service) startReplica(t testing.TB, configure func(*datagateway.Config)) *service {
+	t.Helper()
+	return start(t, first, configure)
+}
+
+// start runs a datagateway: a replica of first's deployment, or a new one when first is
+// nil.
+func start(t testing.TB, first *service, configure func(*datagateway.Config)) *service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: &testkit.Principals{}}
-	dbURL := testkit.PostgresDatabase(t)
-	if err := datagateway.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate: %v", err)
+	if first != nil {
+		s.clock, s.authn, s.dbURL, s.keys = first.clock, first.authn, first.dbURL, first.keys
+	} else {
+		s.dbURL, s.keys = testkit.PostgresDatabase(t), newKeys()
+		if err := datagateway.Migrate(ctx, s.dbURL, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
 	}
+	dbURL := s.dbURL
 	log, err := logging.New(s.logs, "debug")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +102,7 @@ func startServiceWith(t testing.TB, configure func(*datagateway.Config)) *servic
 			ShutdownTimeout: 5 * time.Second, ReadyInterval: 50 * time.Millisecond, CredentialCache: 5 * time.Second,
 		},
 		Database:          sqlstore.Config{URL: dbURL, MaxConns: 16},
-		KeyEncryptionKeys: newKeys(),
+		KeyEncryptionKeys: s.keys,
 		DevMode:           true,
 		RowLimit:          1000,
 		QueryTimeout:      30 * time.Second,
@@ -100,12 +122,13 @@ func startServiceWith(t testing.TB, configure func(*datagateway.Config)) *servic
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.srv.Run(ctx) }()
-	t.Cleanup(func() {
+	s.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("service stopped with: %v", err)
 		}
 	})
+	t.Cleanup(s.stop)
 	select {
 	case <-s.srv.Ready():
 	case <-time.After(10 * time.Second):

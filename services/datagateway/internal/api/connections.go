@@ -314,7 +314,13 @@ func (s ConnectionServer) TestConnection(ctx context.Context, req *datagatewayv1
 		return nil, err
 	}
 	if pool := c.Connection.GetAgentPool(); pool != "" {
-		resp, err := s.hub.Test(ctx, segments(req.GetName())["tenants"], pool, src)
+		tenant := segments(req.GetName())["tenants"]
+		resp, err := s.hub.Test(ctx, tenant, pool, src)
+		if addrs := s.forwardTargets(ctx, err, tenant, pool); len(addrs) > 0 {
+			if resp, ok, err := s.forwardTest(ctx, addrs, req); ok {
+				return resp, err // the other replica's answer, as it gave it
+			}
+		}
 		if err != nil {
 			return nil, s.toStatus(ctx, err, req.GetName())
 		}
@@ -353,7 +359,15 @@ func (s ConnectionServer) Query(req *datagatewayv1.QueryRequest, stream grpc.Ser
 	defer cancel()
 	send := func(m *datagatewayv1.QueryResponse) error { return stream.Send(m) }
 	if pool := c.Connection.GetAgentPool(); pool != "" {
-		_, err = s.hub.Query(ctx, segments(req.GetName())["tenants"], pool, src, req.GetStatement(), lim, send)
+		tenant := segments(req.GetName())["tenants"]
+		_, err = s.hub.Query(ctx, tenant, pool, src, req.GetStatement(), lim, send)
+		// ErrNoAgent means nothing was sent yet, so the caller can take another
+		// replica's whole answer instead.
+		if addrs := s.forwardTargets(ctx, err, tenant, pool); len(addrs) > 0 {
+			if ok, ferr := s.forwardQuery(ctx, addrs, req, send); ok {
+				return ferr // the other replica's answer, as it gave it
+			}
+		}
 	} else {
 		err = source.Query(ctx, src, req.GetStatement(), lim, s.source, send)
 	}

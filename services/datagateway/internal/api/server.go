@@ -52,6 +52,10 @@ type Options struct {
 	HeartbeatTimeout time.Duration
 	// WatchInterval is how often WatchReplication reads the replication; 500ms when 0.
 	WatchInterval time.Duration
+	// AdvertiseAddr is the address other replicas reach this one at (the hub records it
+	// with its agents); when set, a query or test finding no agent of its pool here goes
+	// to a replica that has one. "" keeps every call here.
+	AdvertiseAddr string
 }
 
 // Server holds what every datagateway service implementation shares. The services embed
@@ -66,6 +70,7 @@ type Server struct {
 	source           source.Options
 	heartbeatTimeout time.Duration
 	watchInterval    time.Duration
+	replicas         *replicas
 }
 
 // New returns the server.
@@ -78,7 +83,7 @@ func New(o Options) *Server {
 	}
 	return &Server{
 		store: o.Store, keys: o.Keys, hub: o.Hub, log: o.Log, now: o.Now, limits: o.Limits, source: o.Source,
-		heartbeatTimeout: o.HeartbeatTimeout, watchInterval: o.WatchInterval,
+		heartbeatTimeout: o.HeartbeatTimeout, watchInterval: o.WatchInterval, replicas: &replicas{self: o.AdvertiseAddr},
 	}
 }
 

@@ -142,6 +142,14 @@ func optionalTime(t time.Time) *time.Time {
 	return &t
 }
 
+// optionalText is s, or NULL when it is empty.
+func optionalText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // exists reports whether query finds a row.
 func exists(ctx context.Context, q sqlstore.Queryer, query string, args ...any) (bool, error) {
 	var one int

@@ -207,10 +207,11 @@ func (s *SQL) RecordStatus(ctx context.Context, st tunnel.Status) error {
 	)
 	if st.Connected {
 		n, err = s.db.Exec(ctx, `UPDATE agents SET connected = $3, version = $4, hostname = $5,
-			connect_time = $6, last_heartbeat_time = $7, in_flight = $8 WHERE tenant_id = $1 AND id = $2`,
-			tenant, id, true, st.Version, st.Hostname, optionalTime(st.ConnectTime), optionalTime(st.LastHeartbeat), st.InFlight)
+			connect_time = $6, last_heartbeat_time = $7, in_flight = $8, replica_addr = $9 WHERE tenant_id = $1 AND id = $2`,
+			tenant, id, true, st.Version, st.Hostname, optionalTime(st.ConnectTime), optionalTime(st.LastHeartbeat), st.InFlight,
+			optionalText(st.Replica))
 	} else {
-		query := `UPDATE agents SET connected = $3, in_flight = 0,
+		query := `UPDATE agents SET connected = $3, in_flight = 0, replica_addr = NULL,
 			last_heartbeat_time = COALESCE($4, last_heartbeat_time) WHERE tenant_id = $1 AND id = $2`
 		a := []any{tenant, id, false, optionalTime(st.LastHeartbeat)}
 		if !st.ConnectTime.IsZero() {
@@ -233,6 +234,22 @@ func (s *SQL) RecordStatus(ctx context.Context, st tunnel.Status) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// AgentReplicas implements Store.
+func (s *SQL) AgentReplicas(ctx context.Context, tenant, pool, except string, heardSince time.Time) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT replica_addr FROM agents
+		WHERE tenant_id = $1 AND pool = $2 AND connected = $3 AND revoked = $4
+			AND replica_addr IS NOT NULL AND replica_addr <> $5 AND last_heartbeat_time > $6
+		ORDER BY replica_addr`, tenant, pool, true, false, except, heardSince)
+	out, err := collect(rows, err, func(r sqlstore.Row) (string, error) {
+		var addr string
+		return addr, r.Scan(&addr)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list agent replicas: %w", err)
+	}
+	return out, nil
 }
 
 func scanAgent(tenant string, r sqlstore.Row) (*Agent, error) {

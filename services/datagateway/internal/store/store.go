@@ -168,6 +168,10 @@ type Store interface {
 	RevokeAgent(ctx context.Context, tenant, id string) (*Agent, error)
 	// DeleteAgent deletes an agent and its enrollment token.
 	DeleteAgent(ctx context.Context, tenant, id string) error
+	// AgentReplicas returns the addresses of the replicas holding the streams of the
+	// connected agents of (tenant, pool) last heard from after heardSince, but except:
+	// where a replica with no agent of the pool forwards calls for it.
+	AgentReplicas(ctx context.Context, tenant, pool, except string, heardSince time.Time) ([]string, error)
 	// Agents are what the tunnel hub needs: Enroll (spending a token in one
 	// transaction), Authenticate, RecordStatus.
 	tunnel.Agents

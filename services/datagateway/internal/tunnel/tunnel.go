@@ -46,6 +46,9 @@ type Status struct {
 	ConnectTime   time.Time
 	LastHeartbeat time.Time
 	InFlight      int
+	// Replica is the address other replicas reach the replica holding the stream at
+	// (Options.AdvertiseAddr); "" when it takes no forwarded calls.
+	Replica string
 }
 
 // Agents is what the hub needs from the store. Errors for credentials it does not accept
@@ -85,6 +88,10 @@ type Options struct {
 	// TunnelWindow is how many bytes of a tunnel (Dial) each end may send ahead of the
 	// other's acknowledgement; DefaultTunnelWindow when zero, at most MaxTunnelWindow.
 	TunnelWindow int
+	// AdvertiseAddr is the host:port other replicas reach this one's gRPC server at,
+	// recorded with each connected agent's status so they can forward calls for its pool
+	// here; "" records none.
+	AdvertiseAddr string
 }
 
 // Hub holds the streams of the agents connected to this replica.
@@ -142,9 +149,15 @@ func NewHub(opts Options) *Hub {
 // Server is the AgentTunnelService that agents call.
 func (h *Hub) Server() datagatewayv1.AgentTunnelServiceServer { return &tunnelServer{hub: h} }
 
+// ErrNoAgent matches (errors.Is) the error of a Query, Test or Dial that found no agent
+// of the pool connected to this replica: nothing reached an agent and nothing was sent
+// to the caller, so the call may run on another replica. The error is also the
+// UNAVAILABLE AGENT_UNAVAILABLE status for the caller.
+var ErrNoAgent = errors.New("no agent of the pool is connected to this replica")
+
 // Query runs statement on a connected agent of the tenant's pool and sends its result
-// through send. It returns the agent that ran it. No connected agent, or an agent that
-// goes away mid-query, is UNAVAILABLE with reason AGENT_UNAVAILABLE.
+// through send. It returns the agent that ran it. No connected agent (ErrNoAgent), or an
+// agent that goes away mid-query, is UNAVAILABLE with reason AGENT_UNAVAILABLE.
 func (h *Hub) Query(ctx context.Context, tenant, pool string, src *datagatewayv1.Source, statement string, lim source.Limits, send source.Send) (agent string, err error) {
 	batchRows := lim.BatchRows
 	if batchRows <= 0 {
@@ -209,7 +222,7 @@ func (h *Hub) Query(ctx context.Context, tenant, pool string, src *datagatewayv1
 	}
 }
 
-// Test tests src from a connected agent of the tenant's pool.
+// Test tests src from a connected agent of the tenant's pool; ErrNoAgent as for Query.
 func (h *Hub) Test(ctx context.Context, tenant, pool string, src *datagatewayv1.Source) (*datagatewayv1.TestConnectionResponse, error) {
 	c, q, err := h.start(ctx, tenant, pool, &datagatewayv1.RunQuery{Source: src, TestOnly: true})
 	if err != nil {
@@ -448,6 +461,7 @@ func (h *Hub) record(ctx context.Context, c *conn, connected bool) {
 	}
 	st := c.status()
 	st.Connected = connected
+	st.Replica = h.opts.AdvertiseAddr
 	if err := h.opts.Agents.RecordStatus(ctx, st); err != nil && ctx.Err() == nil {
 		h.log.Warn("cannot record an agent's status", "agent", c.id.Agent, "error", err)
 	}
@@ -463,12 +477,20 @@ func (h *Hub) hasAgent(agent string) bool {
 // quarter of the window, so the agent always holds most of it.
 func (h *Hub) grantStep() int32 { return int32(max(1, h.opts.InitialCredit/4)) }
 
-// errNoAgent is the error of a query for a pool with no connected agent.
+// errNoAgent is the error of a query for a pool with no agent connected here: a status
+// that is ErrNoAgent too.
 func errNoAgent(pool string) error {
-	return apierr.New(codes.Unavailable, errorsv1.ErrorReason_ERROR_REASON_AGENT_UNAVAILABLE,
+	return noAgentError{apierr.New(codes.Unavailable, errorsv1.ErrorReason_ERROR_REASON_AGENT_UNAVAILABLE,
 		fmt.Sprintf("no agent of pool %q is connected; start one, or retry once it is", pool),
-		"pool", pool)
+		"pool", pool)}
 }
+
+// noAgentError is the AGENT_UNAVAILABLE status of errNoAgent, matching ErrNoAgent.
+type noAgentError struct{ error }
+
+func (e noAgentError) Is(target error) bool       { return target == ErrNoAgent }
+func (e noAgentError) Unwrap() error              { return e.error }
+func (e noAgentError) GRPCStatus() *status.Status { return status.Convert(e.error) }
 
 // errAgentGone is the error of a query whose agent's stream dropped: the caller may retry,
 // and the retry goes to another agent of the pool.

@@ -210,6 +210,9 @@ func TestAnAgentKilledMidQueryFailsTheQueryAndTheRetrySucceedsOnAnother(t *testi
 	close(g.allow)
 	err := receive(t, errc)
 	wantAgentUnavailable(t, err, nameA, "disconnected during the query", "retry")
+	if errors.Is(err, tunnel.ErrNoAgent) {
+		t.Fatal("an agent that died mid-query is ErrNoAgent: its call could be forwarded after rows were sent")
+	}
 	if g.result.rows >= 50_000 {
 		t.Fatalf("the whole result arrived (%d rows); the agent was not killed mid-query", g.result.rows)
 	}
@@ -456,6 +459,13 @@ func TestNoConnectedAgentIsUnavailableNamingThePool(t *testing.T) {
 	hub := startHub(t, newMemAgents(), logs, hubOptions{})
 	_, err := hub.Query(t.Context(), "acme", "reporting", &datagatewayv1.Source{}, "SELECT 1", limits(100), (&result{}).send)
 	wantAgentUnavailable(t, err, `"reporting"`)
+	if !errors.Is(err, tunnel.ErrNoAgent) {
+		t.Fatalf("err = %v, want ErrNoAgent, which lets the API forward the call", err)
+	}
+	_, err = hub.Test(t.Context(), "acme", "reporting", &datagatewayv1.Source{})
+	if !errors.Is(err, tunnel.ErrNoAgent) {
+		t.Fatalf("Test: err = %v, want ErrNoAgent", err)
+	}
 	if md := errorInfoMetadata(err); md["pool"] != "reporting" {
 		t.Fatalf("ErrorInfo metadata %v, want pool reporting", md)
 	}

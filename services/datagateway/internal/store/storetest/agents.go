@@ -17,6 +17,7 @@ var agentBehaviours = []behaviour{
 	{"a created agent reads back not enrolled", agentRoundTrips},
 	{"a taken agent id is taken in its tenant only", agentIDTaken},
 	{"recorded stream status reads back; a stale disconnect does not undo a later connect", agentStatus},
+	{"a pool's replicas are those of its connected agents heard from lately, but the asker's", agentReplicas},
 	{"revoking refuses the credential until the agent enrolls again", revokeAgent},
 	{"deleting an agent drops it and its token", deleteAgent},
 	{"limit and after id page through every agent exactly once", agentsPage},
@@ -108,6 +109,35 @@ func agentStatus(t *testing.T, s store.Store, clock *ManualClock) {
 	}
 	_ = clock
 	testkit.RequireErrorIs(t, "RecordStatus of a missing agent", s.RecordStatus(ctx, tunnel.Status{Agent: store.AgentName(tenant, "nosuch"), Connected: true}), store.ErrNotFound)
+}
+
+func agentReplicas(t *testing.T, s store.Store, _ *ManualClock) {
+	tenant, other := newTenant(), newTenant()
+	ctx := t.Context()
+	connect := func(tenant, id, pool, replica string, heard time.Time) {
+		t.Helper()
+		mustCreateAgent(t, s, tenant, id, pool)
+		testkit.RequireNoError(t, "RecordStatus "+id, s.RecordStatus(ctx, tunnel.Status{
+			Agent: store.AgentName(tenant, id), Connected: true, ConnectTime: epoch, LastHeartbeat: heard, Replica: replica,
+		}))
+	}
+	connect(tenant, "a", "default", "10.0.0.1:9104", at(time.Minute))
+	connect(tenant, "b", "default", "10.0.0.1:9104", at(time.Minute)) // the same replica, listed once
+	connect(tenant, "c", "default", "10.0.0.2:9104", at(time.Minute))
+	connect(tenant, "d", "default", "10.0.0.3:9104", at(time.Minute))
+	connect(tenant, "stale", "default", "10.0.0.4:9104", at(-time.Minute))
+	connect(tenant, "elsewhere", "reporting", "10.0.0.5:9104", at(time.Minute))
+	connect(tenant, "unadvertised", "default", "", at(time.Minute))
+	connect(other, "a", "default", "10.0.0.6:9104", at(time.Minute))
+	connect(tenant, "gone", "default", "10.0.0.7:9104", at(time.Minute))
+	testkit.RequireNoError(t, "RecordStatus gone", s.RecordStatus(ctx, tunnel.Status{Agent: store.AgentName(tenant, "gone"), ConnectTime: epoch}))
+
+	got, err := s.AgentReplicas(ctx, tenant, "default", "10.0.0.3:9104", epoch)
+	testkit.RequireNoError(t, "AgentReplicas", err)
+	testkit.RequireEqual(t, "replicas", "10.0.0.1:9104,10.0.0.2:9104", strings.Join(got, ","))
+	got, err = s.AgentReplicas(ctx, tenant, "nosuch", "", epoch)
+	testkit.RequireNoError(t, "AgentReplicas of an empty pool", err)
+	testkit.RequireEqual(t, "replicas of an empty pool", 0, len(got))
 }
 
 func revokeAgent(t *testing.T, s store.Store, clock *ManualClock) {
