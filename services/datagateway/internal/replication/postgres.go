@@ -11,8 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
-	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
+	"github.com/oriel-dev/oriel/services/datagateway/internal/source"
 )
 
 const (
@@ -25,9 +26,10 @@ const (
 type endpoint struct {
 	// role is "source" or "target", for error messages.
 	role string
-	dsn  string
-	// dial reaches the server through an agent; nil to dial it directly.
-	dial pgconn.DialFunc
+	// cfg is the connection's configuration as source.PostgresConfig builds it (no
+	// connection string holds the password; nothing in the environment redirects it),
+	// routed through an agent where the connection names a pool. Each connection gets a copy.
+	cfg *pgx.ConnConfig
 }
 
 // resolve looks a connection up and checks it is a PostgreSQL one.
@@ -40,14 +42,28 @@ func (e *Engine) resolve(ctx context.Context, job *Job, role, connection string)
 	if pg == nil {
 		return endpoint{}, stopf("the %s connection %s is not a PostgreSQL connection", role, connection)
 	}
-	ep := endpoint{role: role, dsn: postgresDSN(pg, src.GetCredentials().GetPassword())}
+	cfg, err := source.PostgresConfig(pg, src.GetCredentials(), connectTimeout)
+	if err != nil {
+		return endpoint{}, stopf("the %s connection %s: %v", role, connection, err)
+	}
+	cfg.RuntimeParams["application_name"] = applicationName
+	// The engine runs the same statements over and over (apply, status): unlike a
+	// one-off query, it keeps pgx's statement caches. And its waits end by deadline, as
+	// pgx does by default: a cancel request would stop the walsender's stream, not a wait.
+	cfg.StatementCacheCapacity, cfg.DescriptionCacheCapacity = 512, 512
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
 	if pool != "" {
 		if e.opts.Dial == nil {
 			return endpoint{}, stopf("the %s connection %s is reached through agent pool %s, and this datagateway cannot reach agents", role, connection, pool)
 		}
-		ep.dial = agentDialer(e.opts.Dial, job.Tenant, pool)
+		cfg.DialFunc = agentDialer(e.opts.Dial, job.Tenant, pool)
+		// The host is left for the agent to resolve: it may be a name only the agent's
+		// network knows.
+		cfg.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 	}
-	return ep, nil
+	return endpoint{role: role, cfg: cfg}, nil
 }
 
 // agentDialer is a pgconn.DialFunc that opens every connection, cancel requests
@@ -66,61 +82,9 @@ func agentDialer(dial Dial, tenant, pool string) pgconn.DialFunc {
 	}
 }
 
-// keepHost is a pgconn.LookupFunc that leaves the host to the agent to resolve: it may
-// be a name only the agent's network knows.
-func keepHost(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
-
-// route makes cfg reach the server the endpoint's way.
-func (ep endpoint) route(cfg *pgconn.Config) {
-	if ep.dial != nil {
-		cfg.DialFunc = ep.dial
-		cfg.LookupFunc = keepHost
-	}
-}
-
-// postgresDSN is a keyword/value connection string; values are quoted so no parameter
-// can smuggle in another.
-func postgresDSN(pg *datagatewayv1.PostgresParams, password string) string {
-	port := int(pg.GetPort())
-	if port == 0 {
-		port = 5432
-	}
-	sslmode := "verify-full"
-	switch pg.GetSslMode() {
-	case datagatewayv1.PostgresParams_SSL_MODE_DISABLE:
-		sslmode = "disable"
-	case datagatewayv1.PostgresParams_SSL_MODE_REQUIRE:
-		sslmode = "require"
-	}
-	kv := []string{
-		"host=" + quoteDSN(pg.GetHost()),
-		"port=" + strconv.Itoa(port),
-		"dbname=" + quoteDSN(pg.GetDatabase()),
-		"user=" + quoteDSN(pg.GetUser()),
-		"sslmode=" + sslmode,
-		"application_name=" + applicationName,
-	}
-	if password != "" {
-		kv = append(kv, "password="+quoteDSN(password))
-	}
-	return strings.Join(kv, " ")
-}
-
-func quoteDSN(v string) string {
-	v = strings.ReplaceAll(v, `\`, `\\`)
-	v = strings.ReplaceAll(v, `'`, `\'`)
-	return "'" + v + "'"
-}
-
 // connect opens a regular connection.
 func (ep endpoint) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(ep.dsn)
-	if err != nil {
-		return nil, fmt.Errorf("the %s connection's parameters are invalid", ep.role)
-	}
-	cfg.ConnectTimeout = connectTimeout
-	ep.route(&cfg.Config)
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, ep.cfg.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("connect to the %s: %w", ep.role, err)
 	}
@@ -129,12 +93,8 @@ func (ep endpoint) connect(ctx context.Context) (*pgx.Conn, error) {
 
 // replicationConn opens a logical replication connection (replication=database).
 func (ep endpoint) replicationConn(ctx context.Context) (*pgconn.PgConn, error) {
-	cfg, err := pgconn.ParseConfig(ep.dsn + " replication=database")
-	if err != nil {
-		return nil, fmt.Errorf("the %s connection's parameters are invalid", ep.role)
-	}
-	cfg.ConnectTimeout = connectTimeout
-	ep.route(cfg)
+	cfg := ep.cfg.Config.Copy()
+	cfg.RuntimeParams["replication"] = "database"
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open a replication connection to the %s: %w", ep.role, err)

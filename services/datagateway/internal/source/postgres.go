@@ -86,12 +86,14 @@ var pgBuiltins = map[uint32]pgBuiltin{
 	pgtype.JSONBOID:       {pgText, datagatewayv1.Column_TYPE_JSON, "jsonb"},
 }
 
-// pgConfig builds a connection's configuration from its parameters and credentials. The
+// PostgresConfig builds the configuration of a connection to a tenant's PostgreSQL from
+// its parameters and credentials: every such connection, a query's here or the
+// replication engine's, starts from it. The
 // password is set as a field, never written into a connection string, so no error text
 // that quotes a connection string can contain it; TLS, fallbacks and run-time parameters
 // are overwritten so that nothing in the process environment (PG* variables, a pgpass or
 // service file) changes where or how a tenant's source is reached.
-func pgConfig(p *datagatewayv1.PostgresParams, cred *datagatewayv1.Credentials, connectTimeout time.Duration) (*pgx.ConnConfig, error) {
+func PostgresConfig(p *datagatewayv1.PostgresParams, cred *datagatewayv1.Credentials, connectTimeout time.Duration) (*pgx.ConnConfig, error) {
 	host := p.GetHost()
 	if host == "" || strings.ContainsAny(host, "/,= \t\r\n'\\") {
 		// A leading slash would reach a Unix socket of the machine we run on.
@@ -140,7 +142,7 @@ func pgConfig(p *datagatewayv1.PostgresParams, cred *datagatewayv1.Credentials, 
 
 // connectPostgres opens the one connection a query or test uses.
 func connectPostgres(ctx context.Context, p *datagatewayv1.PostgresParams, cred *datagatewayv1.Credentials, connectTimeout time.Duration) (*pgx.Conn, error) {
-	cfg, err := pgConfig(p, cred, connectTimeout)
+	cfg, err := PostgresConfig(p, cred, connectTimeout)
 	if err != nil {
 		return nil, err
 	}
