@@ -404,37 +404,54 @@ func halves[T any](s []T, h int) ([]T, []T) {
 	return s[:h:h], s[h:]
 }
 
-// credit is how many more batches a query may send.
+// credit is how much more a sender may send: batches of a query, or bytes of a tunnel
+// (bounded by its window). The sender is one goroutine, which waits on wake.
 type credit struct {
-	mu   sync.Mutex
-	n    int64
-	wake chan struct{} // signalled when n grows; the query's one sender waits on it
+	mu    sync.Mutex
+	n     int64
+	limit int64         // the most n may reach; 0 for no bound
+	wake  chan struct{} // signalled when n grows
 }
 
 func (c *credit) add(n int64) {
 	c.mu.Lock()
 	c.n += n
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if c.limit > 0 {
+		c.n = min(c.n, c.limit)
 	}
+	c.mu.Unlock()
+	wake(c.wake)
+}
+
+// await returns the credit available, waiting for a grant when there is none.
+func (c *credit) await(ctx context.Context) (int64, error) {
+	for {
+		c.mu.Lock()
+		n := c.n
+		c.mu.Unlock()
+		if n > 0 {
+			return n, nil
+		}
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// spend uses n of the credit await returned.
+func (c *credit) spend(n int64) {
+	c.mu.Lock()
+	c.n -= n
+	c.mu.Unlock()
 }
 
 // take spends one credit, waiting for the datagateway to grant one.
 func (c *credit) take(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		if c.n > 0 {
-			c.n--
-			c.mu.Unlock()
-			return nil
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.wake:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if _, err := c.await(ctx); err != nil {
+		return err
 	}
+	c.spend(1)
+	return nil
 }

@@ -40,14 +40,15 @@ type tunnelEnd struct {
 	ctx    context.Context // ends when the tunnel does, or the stream
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	queue    [][]byte // bytes from the datagateway not yet written to the source
-	held     int      // bytes from the datagateway not yet acknowledged (queued or written)
-	closing  bool     // the datagateway closed the tunnel: write what is queued, then close
-	dialed   bool     // the connection to the source is open
-	credit   int      // bytes down may still send before the datagateway acknowledges more
-	upWake   chan struct{}
-	downWake chan struct{}
+	mu      sync.Mutex
+	queue   [][]byte // bytes from the datagateway not yet written to the source
+	held    int      // bytes from the datagateway not yet acknowledged (queued or written)
+	closing bool     // the datagateway closed the tunnel: write what is queued, then close
+	dialed  bool     // the connection to the source is open
+	upWake  chan struct{}
+
+	// credit is the bytes down may still send before the datagateway acknowledges more.
+	credit credit
 
 	closeOnce sync.Once // at most one CloseTunnel goes to the datagateway
 }
@@ -73,7 +74,8 @@ func (s *session) openTunnel(ot *datagatewayv1.OpenTunnel) {
 	tctx, cancel := context.WithCancel(s.ctx)
 	t := &tunnelEnd{
 		s: s, id: id, addr: addr, window: window, ctx: tctx, cancel: cancel,
-		credit: window, upWake: make(chan struct{}, 1), downWake: make(chan struct{}, 1),
+		upWake: make(chan struct{}, 1),
+		credit: credit{n: int64(window), limit: int64(window), wake: make(chan struct{}, 1)},
 	}
 	s.mu.Lock()
 	if _, dup := s.tunnels[id]; dup {
@@ -181,15 +183,13 @@ func dialError(err error) error {
 func (t *tunnelEnd) down(nc net.Conn) {
 	buf := make([]byte, tunnel.MaxTunnelChunk)
 	for {
-		room := t.awaitCredit()
-		if room == 0 {
-			return
+		room, err := t.credit.await(t.ctx)
+		if err != nil {
+			return // the tunnel ended
 		}
-		n, err := nc.Read(buf[:min(room, len(buf))])
+		n, err := nc.Read(buf[:min(int(room), len(buf))])
 		if n > 0 {
-			t.mu.Lock()
-			t.credit -= n
-			t.mu.Unlock()
+			t.credit.spend(int64(n))
 			// The buffer is reused: the message keeps its own copy until it is sent.
 			if t.s.emit(t.ctx, &datagatewayv1.ConnectRequest{Message: &datagatewayv1.ConnectRequest_TunnelData{
 				TunnelData: &datagatewayv1.TunnelData{TunnelId: t.id, Data: bytes.Clone(buf[:n])},
@@ -207,24 +207,6 @@ func (t *tunnelEnd) down(nc net.Conn) {
 		default:
 			t.finish("reading from the source failed: " + dialError(err).Error())
 			return
-		}
-	}
-}
-
-// awaitCredit returns how many bytes down may send, waiting for an ack when none; 0 when
-// the tunnel ends first.
-func (t *tunnelEnd) awaitCredit() int {
-	for {
-		t.mu.Lock()
-		credit := t.credit
-		t.mu.Unlock()
-		if credit > 0 {
-			return credit
-		}
-		select {
-		case <-t.downWake:
-		case <-t.ctx.Done():
-			return 0
 		}
 	}
 }
@@ -299,15 +281,11 @@ func (t *tunnelEnd) push(b []byte) bool {
 	return true
 }
 
-// grant lets down send n more bytes.
+// grant lets down send n more bytes, never beyond the window whatever the datagateway says.
 func (t *tunnelEnd) grant(n int) {
-	if n <= 0 {
-		return
+	if n > 0 {
+		t.credit.add(int64(n))
 	}
-	t.mu.Lock()
-	t.credit = min(t.credit+n, t.window)
-	t.mu.Unlock()
-	wake(t.downWake)
 }
 
 // closeByDatagateway writes what is queued, then closes the connection to the source; a
@@ -336,25 +314,28 @@ func (t *tunnelEnd) closeByDatagateway() {
 
 // finish tells the datagateway the tunnel ended (why, when by an error) and ends it.
 func (t *tunnelEnd) finish(why string) {
-	t.closeOnce.Do(func() {
-		t.s.forgetTunnel(t)
+	t.end(why, func(msg *datagatewayv1.ConnectRequest) {
 		// On the stream's context, not the tunnel's, which this ends.
-		_ = t.s.emit(t.s.ctx, &datagatewayv1.ConnectRequest{Message: &datagatewayv1.ConnectRequest_CloseTunnel{
-			CloseTunnel: &datagatewayv1.CloseTunnel{TunnelId: t.id, Error: why},
-		}})
+		_ = t.s.emit(t.s.ctx, msg)
 	})
-	t.cancel()
 }
 
 // fail ends the tunnel with an error from the receive loop, which must not wait for the
 // sender.
 func (t *tunnelEnd) fail(why string) {
+	t.end(why, func(msg *datagatewayv1.ConnectRequest) {
+		t.s.wg.Go(func() { _ = t.s.emit(t.s.ctx, msg) })
+	})
+}
+
+// end forgets the tunnel, hands the CloseTunnel for the datagateway to emit (unless one
+// went already) and ends the tunnel.
+func (t *tunnelEnd) end(why string, emit func(*datagatewayv1.ConnectRequest)) {
 	t.closeOnce.Do(func() {
 		t.s.forgetTunnel(t)
-		msg := &datagatewayv1.ConnectRequest{Message: &datagatewayv1.ConnectRequest_CloseTunnel{
+		emit(&datagatewayv1.ConnectRequest{Message: &datagatewayv1.ConnectRequest_CloseTunnel{
 			CloseTunnel: &datagatewayv1.CloseTunnel{TunnelId: t.id, Error: why},
-		}}
-		t.s.wg.Go(func() { _ = t.s.emit(t.s.ctx, msg) })
+		}})
 	})
 	t.cancel()
 }

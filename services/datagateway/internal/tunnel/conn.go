@@ -73,14 +73,7 @@ func newConn(h *Hub, id Identity, credential string) *conn {
 
 func (c *conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
 
-func (c *conn) isClosed() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *conn) isClosed() bool { return isClosed(c.done) }
 
 // close ends the stream with cause (a status error, returned to the agent): it stops
 // routing queries and tunnels here, fails those in flight, and records the disconnect.
@@ -143,6 +136,17 @@ func (c *conn) enqueue(ctx context.Context, msg *datagatewayv1.ConnectResponse) 
 	}
 }
 
+// post hands msg to the sender without holding up the caller: when the queue is full, a
+// goroutine waits to queue it, so it still goes after what is queued already.
+func (c *conn) post(msg *datagatewayv1.ConnectResponse) {
+	select {
+	case c.out <- msg:
+	case <-c.done:
+	default:
+		go func() { _ = c.enqueue(context.Background(), msg) }()
+	}
+}
+
 // query is one query in flight on a stream.
 type query struct {
 	id string
@@ -191,12 +195,7 @@ func (c *conn) finish(q *query) {
 	cancel := &datagatewayv1.ConnectResponse{Message: &datagatewayv1.ConnectResponse_CancelQuery{
 		CancelQuery: &datagatewayv1.CancelQuery{QueryId: q.id},
 	}}
-	select {
-	case c.out <- cancel:
-	default:
-		// The queue is full: deliver the cancel without holding up the caller.
-		go func() { _ = c.enqueue(context.Background(), cancel) }()
-	}
+	c.post(cancel)
 }
 
 // grant lets the agent send n more batches of q.

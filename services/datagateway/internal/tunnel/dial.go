@@ -170,13 +170,7 @@ func (c *conn) closeTunnel(id, why string) {
 	msg := &datagatewayv1.ConnectResponse{Message: &datagatewayv1.ConnectResponse_CloseTunnel{
 		CloseTunnel: &datagatewayv1.CloseTunnel{TunnelId: id, Error: why},
 	}}
-	select {
-	case c.out <- msg:
-	case <-c.done:
-	default:
-		// The queue is full; it still goes after the data already queued.
-		go func() { _ = c.enqueue(context.Background(), msg) }()
-	}
+	c.post(msg)
 }
 
 // awaitOpened waits for the agent's TunnelOpened.

@@ -233,15 +233,15 @@ func (h *Hub) Test(ctx context.Context, tenant, pool string, src *datagatewayv1.
 	if err != nil {
 		return nil, err
 	}
-	q.ended = true
 	switch e := ev.GetEvent().(type) {
 	case *datagatewayv1.QueryEvent_Test:
+		q.ended = true
 		e.Test.Agent = c.id.Agent
 		return e.Test, nil
 	case *datagatewayv1.QueryEvent_Error:
+		q.ended = true
 		return nil, status.ErrorProto(e.Error)
 	default:
-		q.ended = false
 		return nil, c.protocolError(q, ev)
 	}
 }
