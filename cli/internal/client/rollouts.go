@@ -177,7 +177,7 @@ func (c *Client) FollowRollout(ctx context.Context, name string) iter.Seq2[*cont
 			switch {
 			case watchErr != nil:
 				failures++
-				if !retryableWatchError(watchErr) || failures >= followAttempts {
+				if !RetryableWatchError(watchErr) || failures >= followAttempts {
 					yield(nil, watchErr)
 					return
 				}
@@ -203,10 +203,11 @@ func (c *Client) FollowRollout(ctx context.Context, name string) iter.Seq2[*cont
 	}
 }
 
-// retryableWatchError reports whether a watch that ended with err may simply be started
-// again: the edge's deadline, an edge or service that is briefly away, or a connection
-// that broke; not an answer about the rollout or the credential.
-func retryableWatchError(err error) bool {
+// RetryableWatchError reports whether a watch (of a rollout, a replication) that ended
+// with err may simply be started again: the edge's deadline, an edge or service that is
+// briefly away, or a connection that broke; not an answer about the resource or the
+// credential.
+func RetryableWatchError(err error) bool {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {
 		var nameErr *nameError

@@ -2,10 +2,7 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -164,13 +161,8 @@ func (c *ReplicationsWatchCmd) Run(s *Session) error {
 	if c.WaitTimeout < 0 {
 		return fmt.Errorf("--wait-timeout must not be negative, got %s", c.WaitTimeout)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if c.WaitTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.WaitTimeout)
-		defer cancel()
-	}
+	ctx, cancel := watchContext(c.WaitTimeout)
+	defer cancel()
 	var last *datagatewayv1.Replication
 	wait, failures := rewatchFirstWait, 0
 	for {
@@ -201,7 +193,7 @@ func (c *ReplicationsWatchCmd) Run(s *Session) error {
 			return nil
 		}
 		failures++
-		if watchErr != nil && (!retryableStreamError(watchErr) || failures >= rewatchAttempts) {
+		if watchErr != nil && (!client.RetryableWatchError(watchErr) || failures >= rewatchAttempts) {
 			return watchErr
 		}
 		if failures >= rewatchAttempts {
@@ -231,19 +223,4 @@ func (s *Session) showReplication(r *datagatewayv1.Replication) error {
 	}
 	_, err := fmt.Fprintln(s.Stdout, replicationLine(r))
 	return err
-}
-
-// retryableStreamError reports whether a watch that ended with err may be started again.
-func retryableStreamError(err error) bool {
-	var apiErr *client.APIError
-	if !errors.As(err, &apiErr) {
-		return !errors.Is(err, client.ErrInvalidName)
-	}
-	switch apiErr.Status {
-	case "DEADLINE_EXCEEDED", "UNAVAILABLE", "ABORTED":
-		return true
-	case "":
-		return apiErr.HTTPStatus >= 502 && apiErr.HTTPStatus <= 504
-	}
-	return false
 }

@@ -30,12 +30,7 @@ type RolloutsCmd struct {
 }
 
 // rolloutName accepts `sales-v1` or `rollouts/sales-v1`.
-func rolloutName(arg string) string {
-	if strings.HasPrefix(arg, "rollouts/") {
-		return arg
-	}
-	return "rollouts/" + arg
-}
+func rolloutName(arg string) string { return topName("rollouts", arg) }
 
 // rolloutArg is the positional name of a rollout.
 type rolloutArg struct {
@@ -313,6 +308,17 @@ func (c *RolloutsRollbackCmd) Run(s *Session) error {
 	return s.follow(resp.GetRollout(), expectRolledBack, c.Waiting.WaitTimeout)
 }
 
+// watchContext is the context of a watch: it ends on an interrupt (which stops the
+// watching, not what is watched) or, when limit is positive, once limit passes.
+func watchContext(limit time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	if limit <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	return ctx, func() { cancel(); stop() }
+}
+
 // expectation is how a followed rollout should end for the command to succeed.
 type expectation int
 
@@ -334,13 +340,8 @@ const maxFailuresShown = 20
 // failed tenants and their reasons if not. Interrupting stops the watching, not the
 // rollout.
 func (s *Session) follow(start *contentv1.Rollout, expect expectation, limit time.Duration) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if limit > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, limit)
-		defer cancel()
-	}
+	ctx, cancel := watchContext(limit)
+	defer cancel()
 	name := start.GetName()
 	failedBefore := start.GetProgress().GetFailed()
 	view := newProgressView(s.Stderr, name)
@@ -386,16 +387,16 @@ func (s *Session) rolloutFailure(r *contentv1.Rollout) error {
 	var msg string
 	switch r.GetState() {
 	case contentv1.Rollout_STATE_COMPLETED:
-		msg = fmt.Sprintf("%s ended COMPLETED with %s of %d failed", name, tenantCount(p.GetFailed()), p.GetTotal())
+		msg = fmt.Sprintf("%s ended COMPLETED with %s of %d failed", name, plural(int(p.GetFailed()), "tenant"), p.GetTotal())
 	case contentv1.Rollout_STATE_HALTED:
 		msg = fmt.Sprintf("%s ended HALTED: %s of %d failed, more than its strategy allows; %d not deployed to",
-			name, tenantCount(p.GetFailed()), p.GetTotal(), p.GetCancelled())
+			name, plural(int(p.GetFailed()), "tenant"), p.GetTotal(), p.GetCancelled())
 	case contentv1.Rollout_STATE_CANCELLED:
-		msg = fmt.Sprintf("%s ended CANCELLED: %s of %d not deployed to", name, tenantCount(p.GetCancelled()), p.GetTotal())
+		msg = fmt.Sprintf("%s ended CANCELLED: %s of %d not deployed to", name, plural(int(p.GetCancelled()), "tenant"), p.GetTotal())
 	case contentv1.Rollout_STATE_ROLLED_BACK:
-		msg = fmt.Sprintf("%s ended ROLLED_BACK: %s rolled back", name, tenantCount(p.GetRolledBack()))
+		msg = fmt.Sprintf("%s ended ROLLED_BACK: %s rolled back", name, plural(int(p.GetRolledBack()), "tenant"))
 		if p.GetFailed() > 0 {
-			msg += fmt.Sprintf(", %s failed", tenantCount(p.GetFailed()))
+			msg += fmt.Sprintf(", %s failed", plural(int(p.GetFailed()), "tenant"))
 		}
 	default:
 		msg = fmt.Sprintf("%s ended %s", name, state)
@@ -422,12 +423,4 @@ func (s *Session) rolloutFailure(r *contentv1.Rollout) error {
 		shown++
 	}
 	return errors.New(strings.Join(lines, "\n"))
-}
-
-// tenantCount is "1 tenant" or "3 tenants".
-func tenantCount(n int32) string {
-	if n == 1 {
-		return "1 tenant"
-	}
-	return fmt.Sprintf("%d tenants", n)
 }

@@ -23,12 +23,7 @@ type TemplatesCmd struct {
 }
 
 // templateName accepts `sales` or `templates/sales`.
-func templateName(arg string) string {
-	if strings.HasPrefix(arg, "templates/") {
-		return arg
-	}
-	return "templates/" + arg
-}
+func templateName(arg string) string { return topName("templates", arg) }
 
 // templateArg is the positional name of a template.
 type templateArg struct {

@@ -76,11 +76,15 @@ func nonEmpty(values []string) []string {
 
 // tenantName accepts `acme` or `tenants/acme`; anything else is left for the client to
 // refuse with its own message.
-func tenantName(arg string) string {
-	if strings.HasPrefix(arg, "tenants/") {
+func tenantName(arg string) string { return topName("tenants", arg) }
+
+// topName accepts a top-level resource's id or its name: `acme` becomes `tenants/acme`
+// for collection tenants, `tenants/acme` stays.
+func topName(collection, arg string) string {
+	if strings.HasPrefix(arg, collection+"/") {
 		return arg
 	}
-	return "tenants/" + arg
+	return collection + "/" + arg
 }
 
 // TenantsCreateCmd is `oriel tenants create`.
