@@ -144,7 +144,7 @@ func (x Chart_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Chart_Kind.Descriptor instead.
 func (Chart_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{3, 0}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{4, 0}
 }
 
 // How values are aggregated.
@@ -213,7 +213,7 @@ func (x Measure_Aggregation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Measure_Aggregation.Descriptor instead.
 func (Measure_Aggregation) EnumDescriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{4, 0}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{5, 0}
 }
 
 // What made a revision.
@@ -286,7 +286,7 @@ func (x AppRevision_Source) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AppRevision_Source.Descriptor instead.
 func (AppRevision_Source) EnumDescriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{6, 0}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // An App is a dashboard: sheets of charts over data loaded by its script.
@@ -470,7 +470,14 @@ type AppDefinition struct {
 	// The load script, at most 200 KB.
 	LoadScript string `protobuf:"bytes,2,opt,name=load_script,json=loadScript,proto3" json:"load_script,omitempty"`
 	// The script's variables: name → default value.
-	Variables     map[string]string `protobuf:"bytes,3,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Variables map[string]string `protobuf:"bytes,3,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Row-level security: every reduction keeps only the rows whose field holds the embed
+	// session's attribute value. Rows outside are removed before any selection, from every
+	// call; a session without the attribute sees no rows at all.
+	Reductions []*Reduction `protobuf:"bytes,4,rep,name=reductions,proto3" json:"reductions,omitempty"`
+	// Every chart of the app is live: its data is queried from the source at each call
+	// instead of the in-memory model (see Chart.live).
+	Live          bool `protobuf:"varint,5,opt,name=live,proto3" json:"live,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +533,75 @@ func (x *AppDefinition) GetVariables() map[string]string {
 	return nil
 }
 
+func (x *AppDefinition) GetReductions() []*Reduction {
+	if x != nil {
+		return x.Reductions
+	}
+	return nil
+}
+
+func (x *AppDefinition) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
+// A Reduction maps a field of the data model to an embed session attribute.
+type Reduction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field, as the load script names it.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// The session attribute, e.g. `region`.
+	Attribute     string `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reduction) Reset() {
+	*x = Reduction{}
+	mi := &file_oriel_content_v1_app_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reduction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reduction) ProtoMessage() {}
+
+func (x *Reduction) ProtoReflect() protoreflect.Message {
+	mi := &file_oriel_content_v1_app_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reduction.ProtoReflect.Descriptor instead.
+func (*Reduction) Descriptor() ([]byte, []int) {
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Reduction) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *Reduction) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
 // A Sheet is one page of charts on a grid 24 columns wide.
 type Sheet struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -541,7 +617,7 @@ type Sheet struct {
 
 func (x *Sheet) Reset() {
 	*x = Sheet{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[2]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +629,7 @@ func (x *Sheet) String() string {
 func (*Sheet) ProtoMessage() {}
 
 func (x *Sheet) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[2]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +642,7 @@ func (x *Sheet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sheet.ProtoReflect.Descriptor instead.
 func (*Sheet) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{2}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Sheet) GetId() string {
@@ -604,14 +680,18 @@ type Chart struct {
 	// The measures.
 	Measures []*Measure `protobuf:"bytes,5,rep,name=measures,proto3" json:"measures,omitempty"`
 	// Where it sits on the sheet's grid.
-	Position      *GridPosition `protobuf:"bytes,6,opt,name=position,proto3" json:"position,omitempty"`
+	Position *GridPosition `protobuf:"bytes,6,opt,name=position,proto3" json:"position,omitempty"`
+	// Live: the chart's data is compiled to SQL (grouping, selections and reductions as
+	// bound parameters) and queried from the source through the datagateway at every call,
+	// instead of computed from the in-memory model.
+	Live          bool `protobuf:"varint,7,opt,name=live,proto3" json:"live,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Chart) Reset() {
 	*x = Chart{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[3]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +703,7 @@ func (x *Chart) String() string {
 func (*Chart) ProtoMessage() {}
 
 func (x *Chart) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[3]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +716,7 @@ func (x *Chart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chart.ProtoReflect.Descriptor instead.
 func (*Chart) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{3}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Chart) GetId() string {
@@ -681,6 +761,13 @@ func (x *Chart) GetPosition() *GridPosition {
 	return nil
 }
 
+func (x *Chart) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
 // A Measure aggregates a field.
 type Measure struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -698,7 +785,7 @@ type Measure struct {
 
 func (x *Measure) Reset() {
 	*x = Measure{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[4]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +797,7 @@ func (x *Measure) String() string {
 func (*Measure) ProtoMessage() {}
 
 func (x *Measure) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[4]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +810,7 @@ func (x *Measure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Measure.ProtoReflect.Descriptor instead.
 func (*Measure) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{4}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Measure) GetAggregation() Measure_Aggregation {
@@ -771,7 +858,7 @@ type GridPosition struct {
 
 func (x *GridPosition) Reset() {
 	*x = GridPosition{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[5]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +870,7 @@ func (x *GridPosition) String() string {
 func (*GridPosition) ProtoMessage() {}
 
 func (x *GridPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[5]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +883,7 @@ func (x *GridPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GridPosition.ProtoReflect.Descriptor instead.
 func (*GridPosition) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{5}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GridPosition) GetX() int32 {
@@ -852,7 +939,7 @@ type AppRevision struct {
 
 func (x *AppRevision) Reset() {
 	*x = AppRevision{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[6]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +951,7 @@ func (x *AppRevision) String() string {
 func (*AppRevision) ProtoMessage() {}
 
 func (x *AppRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[6]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +964,7 @@ func (x *AppRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppRevision.ProtoReflect.Descriptor instead.
 func (*AppRevision) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{6}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AppRevision) GetName() string {
@@ -959,7 +1046,7 @@ type AppBundle struct {
 
 func (x *AppBundle) Reset() {
 	*x = AppBundle{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[7]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1058,7 @@ func (x *AppBundle) String() string {
 func (*AppBundle) ProtoMessage() {}
 
 func (x *AppBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[7]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1071,7 @@ func (x *AppBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppBundle.ProtoReflect.Descriptor instead.
 func (*AppBundle) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{7}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AppBundle) GetFormatVersion() int32 {
@@ -1051,7 +1138,7 @@ type CreateAppRequest struct {
 
 func (x *CreateAppRequest) Reset() {
 	*x = CreateAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[8]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1150,7 @@ func (x *CreateAppRequest) String() string {
 func (*CreateAppRequest) ProtoMessage() {}
 
 func (x *CreateAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[8]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1163,7 @@ func (x *CreateAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAppRequest.ProtoReflect.Descriptor instead.
 func (*CreateAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{8}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateAppRequest) GetParent() string {
@@ -1111,7 +1198,7 @@ type CreateAppResponse struct {
 
 func (x *CreateAppResponse) Reset() {
 	*x = CreateAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[9]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1210,7 @@ func (x *CreateAppResponse) String() string {
 func (*CreateAppResponse) ProtoMessage() {}
 
 func (x *CreateAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[9]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1223,7 @@ func (x *CreateAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAppResponse.ProtoReflect.Descriptor instead.
 func (*CreateAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{9}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateAppResponse) GetApp() *App {
@@ -1157,7 +1244,7 @@ type GetAppRequest struct {
 
 func (x *GetAppRequest) Reset() {
 	*x = GetAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[10]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1256,7 @@ func (x *GetAppRequest) String() string {
 func (*GetAppRequest) ProtoMessage() {}
 
 func (x *GetAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[10]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1269,7 @@ func (x *GetAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAppRequest.ProtoReflect.Descriptor instead.
 func (*GetAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{10}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAppRequest) GetName() string {
@@ -1203,7 +1290,7 @@ type GetAppResponse struct {
 
 func (x *GetAppResponse) Reset() {
 	*x = GetAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[11]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1302,7 @@ func (x *GetAppResponse) String() string {
 func (*GetAppResponse) ProtoMessage() {}
 
 func (x *GetAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[11]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1315,7 @@ func (x *GetAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAppResponse.ProtoReflect.Descriptor instead.
 func (*GetAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{11}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetAppResponse) GetApp() *App {
@@ -1257,7 +1344,7 @@ type ListAppsRequest struct {
 
 func (x *ListAppsRequest) Reset() {
 	*x = ListAppsRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[12]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1356,7 @@ func (x *ListAppsRequest) String() string {
 func (*ListAppsRequest) ProtoMessage() {}
 
 func (x *ListAppsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[12]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1369,7 @@ func (x *ListAppsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppsRequest.ProtoReflect.Descriptor instead.
 func (*ListAppsRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{12}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAppsRequest) GetParent() string {
@@ -1333,7 +1420,7 @@ type ListAppsResponse struct {
 
 func (x *ListAppsResponse) Reset() {
 	*x = ListAppsResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[13]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1432,7 @@ func (x *ListAppsResponse) String() string {
 func (*ListAppsResponse) ProtoMessage() {}
 
 func (x *ListAppsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[13]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1445,7 @@ func (x *ListAppsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppsResponse.ProtoReflect.Descriptor instead.
 func (*ListAppsResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{13}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListAppsResponse) GetApps() []*App {
@@ -1388,7 +1475,7 @@ type UpdateAppRequest struct {
 
 func (x *UpdateAppRequest) Reset() {
 	*x = UpdateAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[14]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1487,7 @@ func (x *UpdateAppRequest) String() string {
 func (*UpdateAppRequest) ProtoMessage() {}
 
 func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[14]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1500,7 @@ func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAppRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{14}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateAppRequest) GetApp() *App {
@@ -1441,7 +1528,7 @@ type UpdateAppResponse struct {
 
 func (x *UpdateAppResponse) Reset() {
 	*x = UpdateAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[15]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1540,7 @@ func (x *UpdateAppResponse) String() string {
 func (*UpdateAppResponse) ProtoMessage() {}
 
 func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[15]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1553,7 @@ func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAppResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{15}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateAppResponse) GetApp() *App {
@@ -1489,7 +1576,7 @@ type DeleteAppRequest struct {
 
 func (x *DeleteAppRequest) Reset() {
 	*x = DeleteAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[16]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1588,7 @@ func (x *DeleteAppRequest) String() string {
 func (*DeleteAppRequest) ProtoMessage() {}
 
 func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[16]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1601,7 @@ func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{16}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteAppRequest) GetName() string {
@@ -1542,7 +1629,7 @@ type DeleteAppResponse struct {
 
 func (x *DeleteAppResponse) Reset() {
 	*x = DeleteAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[17]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1641,7 @@ func (x *DeleteAppResponse) String() string {
 func (*DeleteAppResponse) ProtoMessage() {}
 
 func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[17]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1654,7 @@ func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{17}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteAppResponse) GetApp() *App {
@@ -1588,7 +1675,7 @@ type UndeleteAppRequest struct {
 
 func (x *UndeleteAppRequest) Reset() {
 	*x = UndeleteAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[18]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1687,7 @@ func (x *UndeleteAppRequest) String() string {
 func (*UndeleteAppRequest) ProtoMessage() {}
 
 func (x *UndeleteAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[18]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1700,7 @@ func (x *UndeleteAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeleteAppRequest.ProtoReflect.Descriptor instead.
 func (*UndeleteAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{18}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UndeleteAppRequest) GetName() string {
@@ -1634,7 +1721,7 @@ type UndeleteAppResponse struct {
 
 func (x *UndeleteAppResponse) Reset() {
 	*x = UndeleteAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[19]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1733,7 @@ func (x *UndeleteAppResponse) String() string {
 func (*UndeleteAppResponse) ProtoMessage() {}
 
 func (x *UndeleteAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[19]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1746,7 @@ func (x *UndeleteAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeleteAppResponse.ProtoReflect.Descriptor instead.
 func (*UndeleteAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{19}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UndeleteAppResponse) GetApp() *App {
@@ -1684,7 +1771,7 @@ type ListAppRevisionsRequest struct {
 
 func (x *ListAppRevisionsRequest) Reset() {
 	*x = ListAppRevisionsRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[20]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1783,7 @@ func (x *ListAppRevisionsRequest) String() string {
 func (*ListAppRevisionsRequest) ProtoMessage() {}
 
 func (x *ListAppRevisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[20]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1796,7 @@ func (x *ListAppRevisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppRevisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListAppRevisionsRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{20}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAppRevisionsRequest) GetParent() string {
@@ -1746,7 +1833,7 @@ type ListAppRevisionsResponse struct {
 
 func (x *ListAppRevisionsResponse) Reset() {
 	*x = ListAppRevisionsResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[21]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1845,7 @@ func (x *ListAppRevisionsResponse) String() string {
 func (*ListAppRevisionsResponse) ProtoMessage() {}
 
 func (x *ListAppRevisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[21]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1858,7 @@ func (x *ListAppRevisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppRevisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListAppRevisionsResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{21}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAppRevisionsResponse) GetRevisions() []*AppRevision {
@@ -1801,7 +1888,7 @@ type RestoreAppRevisionRequest struct {
 
 func (x *RestoreAppRevisionRequest) Reset() {
 	*x = RestoreAppRevisionRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[22]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1813,7 +1900,7 @@ func (x *RestoreAppRevisionRequest) String() string {
 func (*RestoreAppRevisionRequest) ProtoMessage() {}
 
 func (x *RestoreAppRevisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[22]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1826,7 +1913,7 @@ func (x *RestoreAppRevisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreAppRevisionRequest.ProtoReflect.Descriptor instead.
 func (*RestoreAppRevisionRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{22}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RestoreAppRevisionRequest) GetName() string {
@@ -1854,7 +1941,7 @@ type RestoreAppRevisionResponse struct {
 
 func (x *RestoreAppRevisionResponse) Reset() {
 	*x = RestoreAppRevisionResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[23]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1953,7 @@ func (x *RestoreAppRevisionResponse) String() string {
 func (*RestoreAppRevisionResponse) ProtoMessage() {}
 
 func (x *RestoreAppRevisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[23]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +1966,7 @@ func (x *RestoreAppRevisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreAppRevisionResponse.ProtoReflect.Descriptor instead.
 func (*RestoreAppRevisionResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{23}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RestoreAppRevisionResponse) GetApp() *App {
@@ -1906,7 +1993,7 @@ type CopyAppRequest struct {
 
 func (x *CopyAppRequest) Reset() {
 	*x = CopyAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[24]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2005,7 @@ func (x *CopyAppRequest) String() string {
 func (*CopyAppRequest) ProtoMessage() {}
 
 func (x *CopyAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[24]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2018,7 @@ func (x *CopyAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyAppRequest.ProtoReflect.Descriptor instead.
 func (*CopyAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{24}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CopyAppRequest) GetName() string {
@@ -1973,7 +2060,7 @@ type CopyAppResponse struct {
 
 func (x *CopyAppResponse) Reset() {
 	*x = CopyAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[25]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2072,7 @@ func (x *CopyAppResponse) String() string {
 func (*CopyAppResponse) ProtoMessage() {}
 
 func (x *CopyAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[25]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2085,7 @@ func (x *CopyAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyAppResponse.ProtoReflect.Descriptor instead.
 func (*CopyAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{25}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CopyAppResponse) GetApp() *App {
@@ -2019,7 +2106,7 @@ type ExportAppRequest struct {
 
 func (x *ExportAppRequest) Reset() {
 	*x = ExportAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[26]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2118,7 @@ func (x *ExportAppRequest) String() string {
 func (*ExportAppRequest) ProtoMessage() {}
 
 func (x *ExportAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[26]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2131,7 @@ func (x *ExportAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAppRequest.ProtoReflect.Descriptor instead.
 func (*ExportAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{26}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExportAppRequest) GetName() string {
@@ -2065,7 +2152,7 @@ type ExportAppResponse struct {
 
 func (x *ExportAppResponse) Reset() {
 	*x = ExportAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[27]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2164,7 @@ func (x *ExportAppResponse) String() string {
 func (*ExportAppResponse) ProtoMessage() {}
 
 func (x *ExportAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[27]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2177,7 @@ func (x *ExportAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAppResponse.ProtoReflect.Descriptor instead.
 func (*ExportAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{27}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExportAppResponse) GetBundle() *AppBundle {
@@ -2117,7 +2204,7 @@ type ImportAppRequest struct {
 
 func (x *ImportAppRequest) Reset() {
 	*x = ImportAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[28]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2216,7 @@ func (x *ImportAppRequest) String() string {
 func (*ImportAppRequest) ProtoMessage() {}
 
 func (x *ImportAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[28]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2229,7 @@ func (x *ImportAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportAppRequest.ProtoReflect.Descriptor instead.
 func (*ImportAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{28}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ImportAppRequest) GetParent() string {
@@ -2184,7 +2271,7 @@ type ImportAppResponse struct {
 
 func (x *ImportAppResponse) Reset() {
 	*x = ImportAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[29]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2283,7 @@ func (x *ImportAppResponse) String() string {
 func (*ImportAppResponse) ProtoMessage() {}
 
 func (x *ImportAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[29]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2296,7 @@ func (x *ImportAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportAppResponse.ProtoReflect.Descriptor instead.
 func (*ImportAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{29}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ImportAppResponse) GetApp() *App {
@@ -2233,7 +2320,7 @@ type PublishAppRequest struct {
 
 func (x *PublishAppRequest) Reset() {
 	*x = PublishAppRequest{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[30]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2332,7 @@ func (x *PublishAppRequest) String() string {
 func (*PublishAppRequest) ProtoMessage() {}
 
 func (x *PublishAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[30]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2345,7 @@ func (x *PublishAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishAppRequest.ProtoReflect.Descriptor instead.
 func (*PublishAppRequest) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{30}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PublishAppRequest) GetName() string {
@@ -2286,7 +2373,7 @@ type PublishAppResponse struct {
 
 func (x *PublishAppResponse) Reset() {
 	*x = PublishAppResponse{}
-	mi := &file_oriel_content_v1_app_proto_msgTypes[31]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2385,7 @@ func (x *PublishAppResponse) String() string {
 func (*PublishAppResponse) ProtoMessage() {}
 
 func (x *PublishAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_content_v1_app_proto_msgTypes[31]
+	mi := &file_oriel_content_v1_app_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2398,7 @@ func (x *PublishAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishAppResponse.ProtoReflect.Descriptor instead.
 func (*PublishAppResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{31}
+	return file_oriel_content_v1_app_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PublishAppResponse) GetApp() *App {
@@ -2355,21 +2442,29 @@ const file_oriel_content_v1_app_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x11\n" +
 	"\rSTATE_DELETED\x10\x02::\xeaA7\n" +
-	"\roriel.dev/App\x12\x1btenants/{tenant}/apps/{app}*\x04apps2\x03app\"\x8f\x03\n" +
+	"\roriel.dev/App\x12\x1btenants/{tenant}/apps/{app}*\x04apps2\x03app\"\xea\x03\n" +
 	"\rAppDefinition\x129\n" +
 	"\x06sheets\x18\x01 \x03(\v2\x17.oriel.content.v1.SheetB\b\xbaH\x05\x92\x01\x02\x102R\x06sheets\x12*\n" +
 	"\vload_script\x18\x02 \x01(\tB\t\xbaH\x06r\x04(\x80\xc0\fR\n" +
 	"loadScript\x12\x7f\n" +
-	"\tvariables\x18\x03 \x03(\v2..oriel.content.v1.AppDefinition.VariablesEntryB1\xbaH.\x9a\x01+\x10d\" r\x1e\x10\x01\x18@2\x18^[A-Za-z_][A-Za-z0-9_]*$*\x05r\x03\x18\x80 R\tvariables\x1a<\n" +
+	"\tvariables\x18\x03 \x03(\v2..oriel.content.v1.AppDefinition.VariablesEntryB1\xbaH.\x9a\x01+\x10d\" r\x1e\x10\x01\x18@2\x18^[A-Za-z_][A-Za-z0-9_]*$*\x05r\x03\x18\x80 R\tvariables\x12E\n" +
+	"\n" +
+	"reductions\x18\x04 \x03(\v2\x1b.oriel.content.v1.ReductionB\b\xbaH\x05\x92\x01\x02\x10\x10R\n" +
+	"reductions\x12\x12\n" +
+	"\x04live\x18\x05 \x01(\bR\x04live\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:X\xbaHU\x1aS\n" +
-	"\x14definition.sheet_ids\x12\x18sheet ids must be unique\x1a!this.sheets.map(s, s.id).unique()\"\xf8\x01\n" +
+	"\x14definition.sheet_ids\x12\x18sheet ids must be unique\x1a!this.sheets.map(s, s.id).unique()\"t\n" +
+	"\tReduction\x12!\n" +
+	"\x05field\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\x80\x01R\x05field\x12D\n" +
+	"\tattribute\x18\x02 \x01(\tB&\xbaH#r!2\x1f^[A-Za-z_][A-Za-z0-9_.-]{0,63}$R\tattribute\"\xf8\x01\n" +
 	"\x05Sheet\x12-\n" +
 	"\x02id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{0,62}$R\x02id\x12!\n" +
 	"\x05title\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x05title\x129\n" +
 	"\x06charts\x18\x03 \x03(\v2\x17.oriel.content.v1.ChartB\b\xbaH\x05\x92\x01\x02\x10dR\x06charts:b\xbaH_\x1a]\n" +
-	"\x0fsheet.chart_ids\x12'chart ids must be unique within a sheet\x1a!this.charts.map(c, c.id).unique()\"\xf3\t\n" +
+	"\x0fsheet.chart_ids\x12'chart ids must be unique within a sheet\x1a!this.charts.map(c, c.id).unique()\"\x87\n" +
+	"\n" +
 	"\x05Chart\x12-\n" +
 	"\x02id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{0,62}$R\x02id\x12\x1e\n" +
 	"\x05title\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x05title\x12<\n" +
@@ -2380,7 +2475,8 @@ const file_oriel_content_v1_app_proto_rawDesc = "" +
 	"\"\ar\x05\x10\x01\x18\x80\x01R\n" +
 	"dimensions\x12?\n" +
 	"\bmeasures\x18\x05 \x03(\v2\x19.oriel.content.v1.MeasureB\b\xbaH\x05\x92\x01\x02\x10\x14R\bmeasures\x12B\n" +
-	"\bposition\x18\x06 \x01(\v2\x1e.oriel.content.v1.GridPositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\"v\n" +
+	"\bposition\x18\x06 \x01(\v2\x1e.oriel.content.v1.GridPositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\x12\x12\n" +
+	"\x04live\x18\a \x01(\bR\x04live\"v\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bKIND_KPI\x10\x01\x12\f\n" +
@@ -2558,7 +2654,7 @@ func file_oriel_content_v1_app_proto_rawDescGZIP() []byte {
 }
 
 var file_oriel_content_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_oriel_content_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_oriel_content_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_oriel_content_v1_app_proto_goTypes = []any{
 	(App_State)(0),                     // 0: oriel.content.v1.App.State
 	(Chart_Kind)(0),                    // 1: oriel.content.v1.Chart.Kind
@@ -2566,107 +2662,109 @@ var file_oriel_content_v1_app_proto_goTypes = []any{
 	(AppRevision_Source)(0),            // 3: oriel.content.v1.AppRevision.Source
 	(*App)(nil),                        // 4: oriel.content.v1.App
 	(*AppDefinition)(nil),              // 5: oriel.content.v1.AppDefinition
-	(*Sheet)(nil),                      // 6: oriel.content.v1.Sheet
-	(*Chart)(nil),                      // 7: oriel.content.v1.Chart
-	(*Measure)(nil),                    // 8: oriel.content.v1.Measure
-	(*GridPosition)(nil),               // 9: oriel.content.v1.GridPosition
-	(*AppRevision)(nil),                // 10: oriel.content.v1.AppRevision
-	(*AppBundle)(nil),                  // 11: oriel.content.v1.AppBundle
-	(*CreateAppRequest)(nil),           // 12: oriel.content.v1.CreateAppRequest
-	(*CreateAppResponse)(nil),          // 13: oriel.content.v1.CreateAppResponse
-	(*GetAppRequest)(nil),              // 14: oriel.content.v1.GetAppRequest
-	(*GetAppResponse)(nil),             // 15: oriel.content.v1.GetAppResponse
-	(*ListAppsRequest)(nil),            // 16: oriel.content.v1.ListAppsRequest
-	(*ListAppsResponse)(nil),           // 17: oriel.content.v1.ListAppsResponse
-	(*UpdateAppRequest)(nil),           // 18: oriel.content.v1.UpdateAppRequest
-	(*UpdateAppResponse)(nil),          // 19: oriel.content.v1.UpdateAppResponse
-	(*DeleteAppRequest)(nil),           // 20: oriel.content.v1.DeleteAppRequest
-	(*DeleteAppResponse)(nil),          // 21: oriel.content.v1.DeleteAppResponse
-	(*UndeleteAppRequest)(nil),         // 22: oriel.content.v1.UndeleteAppRequest
-	(*UndeleteAppResponse)(nil),        // 23: oriel.content.v1.UndeleteAppResponse
-	(*ListAppRevisionsRequest)(nil),    // 24: oriel.content.v1.ListAppRevisionsRequest
-	(*ListAppRevisionsResponse)(nil),   // 25: oriel.content.v1.ListAppRevisionsResponse
-	(*RestoreAppRevisionRequest)(nil),  // 26: oriel.content.v1.RestoreAppRevisionRequest
-	(*RestoreAppRevisionResponse)(nil), // 27: oriel.content.v1.RestoreAppRevisionResponse
-	(*CopyAppRequest)(nil),             // 28: oriel.content.v1.CopyAppRequest
-	(*CopyAppResponse)(nil),            // 29: oriel.content.v1.CopyAppResponse
-	(*ExportAppRequest)(nil),           // 30: oriel.content.v1.ExportAppRequest
-	(*ExportAppResponse)(nil),          // 31: oriel.content.v1.ExportAppResponse
-	(*ImportAppRequest)(nil),           // 32: oriel.content.v1.ImportAppRequest
-	(*ImportAppResponse)(nil),          // 33: oriel.content.v1.ImportAppResponse
-	(*PublishAppRequest)(nil),          // 34: oriel.content.v1.PublishAppRequest
-	(*PublishAppResponse)(nil),         // 35: oriel.content.v1.PublishAppResponse
-	nil,                                // 36: oriel.content.v1.App.LabelsEntry
-	nil,                                // 37: oriel.content.v1.AppDefinition.VariablesEntry
-	nil,                                // 38: oriel.content.v1.AppBundle.LabelsEntry
-	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 40: google.protobuf.FieldMask
+	(*Reduction)(nil),                  // 6: oriel.content.v1.Reduction
+	(*Sheet)(nil),                      // 7: oriel.content.v1.Sheet
+	(*Chart)(nil),                      // 8: oriel.content.v1.Chart
+	(*Measure)(nil),                    // 9: oriel.content.v1.Measure
+	(*GridPosition)(nil),               // 10: oriel.content.v1.GridPosition
+	(*AppRevision)(nil),                // 11: oriel.content.v1.AppRevision
+	(*AppBundle)(nil),                  // 12: oriel.content.v1.AppBundle
+	(*CreateAppRequest)(nil),           // 13: oriel.content.v1.CreateAppRequest
+	(*CreateAppResponse)(nil),          // 14: oriel.content.v1.CreateAppResponse
+	(*GetAppRequest)(nil),              // 15: oriel.content.v1.GetAppRequest
+	(*GetAppResponse)(nil),             // 16: oriel.content.v1.GetAppResponse
+	(*ListAppsRequest)(nil),            // 17: oriel.content.v1.ListAppsRequest
+	(*ListAppsResponse)(nil),           // 18: oriel.content.v1.ListAppsResponse
+	(*UpdateAppRequest)(nil),           // 19: oriel.content.v1.UpdateAppRequest
+	(*UpdateAppResponse)(nil),          // 20: oriel.content.v1.UpdateAppResponse
+	(*DeleteAppRequest)(nil),           // 21: oriel.content.v1.DeleteAppRequest
+	(*DeleteAppResponse)(nil),          // 22: oriel.content.v1.DeleteAppResponse
+	(*UndeleteAppRequest)(nil),         // 23: oriel.content.v1.UndeleteAppRequest
+	(*UndeleteAppResponse)(nil),        // 24: oriel.content.v1.UndeleteAppResponse
+	(*ListAppRevisionsRequest)(nil),    // 25: oriel.content.v1.ListAppRevisionsRequest
+	(*ListAppRevisionsResponse)(nil),   // 26: oriel.content.v1.ListAppRevisionsResponse
+	(*RestoreAppRevisionRequest)(nil),  // 27: oriel.content.v1.RestoreAppRevisionRequest
+	(*RestoreAppRevisionResponse)(nil), // 28: oriel.content.v1.RestoreAppRevisionResponse
+	(*CopyAppRequest)(nil),             // 29: oriel.content.v1.CopyAppRequest
+	(*CopyAppResponse)(nil),            // 30: oriel.content.v1.CopyAppResponse
+	(*ExportAppRequest)(nil),           // 31: oriel.content.v1.ExportAppRequest
+	(*ExportAppResponse)(nil),          // 32: oriel.content.v1.ExportAppResponse
+	(*ImportAppRequest)(nil),           // 33: oriel.content.v1.ImportAppRequest
+	(*ImportAppResponse)(nil),          // 34: oriel.content.v1.ImportAppResponse
+	(*PublishAppRequest)(nil),          // 35: oriel.content.v1.PublishAppRequest
+	(*PublishAppResponse)(nil),         // 36: oriel.content.v1.PublishAppResponse
+	nil,                                // 37: oriel.content.v1.App.LabelsEntry
+	nil,                                // 38: oriel.content.v1.AppDefinition.VariablesEntry
+	nil,                                // 39: oriel.content.v1.AppBundle.LabelsEntry
+	(*timestamppb.Timestamp)(nil),      // 40: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 41: google.protobuf.FieldMask
 }
 var file_oriel_content_v1_app_proto_depIdxs = []int32{
-	36, // 0: oriel.content.v1.App.labels:type_name -> oriel.content.v1.App.LabelsEntry
+	37, // 0: oriel.content.v1.App.labels:type_name -> oriel.content.v1.App.LabelsEntry
 	5,  // 1: oriel.content.v1.App.definition:type_name -> oriel.content.v1.AppDefinition
 	0,  // 2: oriel.content.v1.App.state:type_name -> oriel.content.v1.App.State
-	39, // 3: oriel.content.v1.App.purge_time:type_name -> google.protobuf.Timestamp
-	39, // 4: oriel.content.v1.App.create_time:type_name -> google.protobuf.Timestamp
-	39, // 5: oriel.content.v1.App.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 6: oriel.content.v1.AppDefinition.sheets:type_name -> oriel.content.v1.Sheet
-	37, // 7: oriel.content.v1.AppDefinition.variables:type_name -> oriel.content.v1.AppDefinition.VariablesEntry
-	7,  // 8: oriel.content.v1.Sheet.charts:type_name -> oriel.content.v1.Chart
-	1,  // 9: oriel.content.v1.Chart.kind:type_name -> oriel.content.v1.Chart.Kind
-	8,  // 10: oriel.content.v1.Chart.measures:type_name -> oriel.content.v1.Measure
-	9,  // 11: oriel.content.v1.Chart.position:type_name -> oriel.content.v1.GridPosition
-	2,  // 12: oriel.content.v1.Measure.aggregation:type_name -> oriel.content.v1.Measure.Aggregation
-	5,  // 13: oriel.content.v1.AppRevision.definition:type_name -> oriel.content.v1.AppDefinition
-	3,  // 14: oriel.content.v1.AppRevision.source:type_name -> oriel.content.v1.AppRevision.Source
-	39, // 15: oriel.content.v1.AppRevision.create_time:type_name -> google.protobuf.Timestamp
-	38, // 16: oriel.content.v1.AppBundle.labels:type_name -> oriel.content.v1.AppBundle.LabelsEntry
-	5,  // 17: oriel.content.v1.AppBundle.definition:type_name -> oriel.content.v1.AppDefinition
-	39, // 18: oriel.content.v1.AppBundle.export_time:type_name -> google.protobuf.Timestamp
-	4,  // 19: oriel.content.v1.CreateAppRequest.app:type_name -> oriel.content.v1.App
-	4,  // 20: oriel.content.v1.CreateAppResponse.app:type_name -> oriel.content.v1.App
-	4,  // 21: oriel.content.v1.GetAppResponse.app:type_name -> oriel.content.v1.App
-	4,  // 22: oriel.content.v1.ListAppsResponse.apps:type_name -> oriel.content.v1.App
-	4,  // 23: oriel.content.v1.UpdateAppRequest.app:type_name -> oriel.content.v1.App
-	40, // 24: oriel.content.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 25: oriel.content.v1.UpdateAppResponse.app:type_name -> oriel.content.v1.App
-	4,  // 26: oriel.content.v1.DeleteAppResponse.app:type_name -> oriel.content.v1.App
-	4,  // 27: oriel.content.v1.UndeleteAppResponse.app:type_name -> oriel.content.v1.App
-	10, // 28: oriel.content.v1.ListAppRevisionsResponse.revisions:type_name -> oriel.content.v1.AppRevision
-	4,  // 29: oriel.content.v1.RestoreAppRevisionResponse.app:type_name -> oriel.content.v1.App
-	4,  // 30: oriel.content.v1.CopyAppResponse.app:type_name -> oriel.content.v1.App
-	11, // 31: oriel.content.v1.ExportAppResponse.bundle:type_name -> oriel.content.v1.AppBundle
-	11, // 32: oriel.content.v1.ImportAppRequest.bundle:type_name -> oriel.content.v1.AppBundle
-	4,  // 33: oriel.content.v1.ImportAppResponse.app:type_name -> oriel.content.v1.App
-	4,  // 34: oriel.content.v1.PublishAppResponse.app:type_name -> oriel.content.v1.App
-	12, // 35: oriel.content.v1.AppService.CreateApp:input_type -> oriel.content.v1.CreateAppRequest
-	14, // 36: oriel.content.v1.AppService.GetApp:input_type -> oriel.content.v1.GetAppRequest
-	16, // 37: oriel.content.v1.AppService.ListApps:input_type -> oriel.content.v1.ListAppsRequest
-	18, // 38: oriel.content.v1.AppService.UpdateApp:input_type -> oriel.content.v1.UpdateAppRequest
-	20, // 39: oriel.content.v1.AppService.DeleteApp:input_type -> oriel.content.v1.DeleteAppRequest
-	22, // 40: oriel.content.v1.AppService.UndeleteApp:input_type -> oriel.content.v1.UndeleteAppRequest
-	24, // 41: oriel.content.v1.AppService.ListAppRevisions:input_type -> oriel.content.v1.ListAppRevisionsRequest
-	26, // 42: oriel.content.v1.AppService.RestoreAppRevision:input_type -> oriel.content.v1.RestoreAppRevisionRequest
-	28, // 43: oriel.content.v1.AppService.CopyApp:input_type -> oriel.content.v1.CopyAppRequest
-	30, // 44: oriel.content.v1.AppService.ExportApp:input_type -> oriel.content.v1.ExportAppRequest
-	32, // 45: oriel.content.v1.AppService.ImportApp:input_type -> oriel.content.v1.ImportAppRequest
-	34, // 46: oriel.content.v1.AppService.PublishApp:input_type -> oriel.content.v1.PublishAppRequest
-	13, // 47: oriel.content.v1.AppService.CreateApp:output_type -> oriel.content.v1.CreateAppResponse
-	15, // 48: oriel.content.v1.AppService.GetApp:output_type -> oriel.content.v1.GetAppResponse
-	17, // 49: oriel.content.v1.AppService.ListApps:output_type -> oriel.content.v1.ListAppsResponse
-	19, // 50: oriel.content.v1.AppService.UpdateApp:output_type -> oriel.content.v1.UpdateAppResponse
-	21, // 51: oriel.content.v1.AppService.DeleteApp:output_type -> oriel.content.v1.DeleteAppResponse
-	23, // 52: oriel.content.v1.AppService.UndeleteApp:output_type -> oriel.content.v1.UndeleteAppResponse
-	25, // 53: oriel.content.v1.AppService.ListAppRevisions:output_type -> oriel.content.v1.ListAppRevisionsResponse
-	27, // 54: oriel.content.v1.AppService.RestoreAppRevision:output_type -> oriel.content.v1.RestoreAppRevisionResponse
-	29, // 55: oriel.content.v1.AppService.CopyApp:output_type -> oriel.content.v1.CopyAppResponse
-	31, // 56: oriel.content.v1.AppService.ExportApp:output_type -> oriel.content.v1.ExportAppResponse
-	33, // 57: oriel.content.v1.AppService.ImportApp:output_type -> oriel.content.v1.ImportAppResponse
-	35, // 58: oriel.content.v1.AppService.PublishApp:output_type -> oriel.content.v1.PublishAppResponse
-	47, // [47:59] is the sub-list for method output_type
-	35, // [35:47] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	40, // 3: oriel.content.v1.App.purge_time:type_name -> google.protobuf.Timestamp
+	40, // 4: oriel.content.v1.App.create_time:type_name -> google.protobuf.Timestamp
+	40, // 5: oriel.content.v1.App.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 6: oriel.content.v1.AppDefinition.sheets:type_name -> oriel.content.v1.Sheet
+	38, // 7: oriel.content.v1.AppDefinition.variables:type_name -> oriel.content.v1.AppDefinition.VariablesEntry
+	6,  // 8: oriel.content.v1.AppDefinition.reductions:type_name -> oriel.content.v1.Reduction
+	8,  // 9: oriel.content.v1.Sheet.charts:type_name -> oriel.content.v1.Chart
+	1,  // 10: oriel.content.v1.Chart.kind:type_name -> oriel.content.v1.Chart.Kind
+	9,  // 11: oriel.content.v1.Chart.measures:type_name -> oriel.content.v1.Measure
+	10, // 12: oriel.content.v1.Chart.position:type_name -> oriel.content.v1.GridPosition
+	2,  // 13: oriel.content.v1.Measure.aggregation:type_name -> oriel.content.v1.Measure.Aggregation
+	5,  // 14: oriel.content.v1.AppRevision.definition:type_name -> oriel.content.v1.AppDefinition
+	3,  // 15: oriel.content.v1.AppRevision.source:type_name -> oriel.content.v1.AppRevision.Source
+	40, // 16: oriel.content.v1.AppRevision.create_time:type_name -> google.protobuf.Timestamp
+	39, // 17: oriel.content.v1.AppBundle.labels:type_name -> oriel.content.v1.AppBundle.LabelsEntry
+	5,  // 18: oriel.content.v1.AppBundle.definition:type_name -> oriel.content.v1.AppDefinition
+	40, // 19: oriel.content.v1.AppBundle.export_time:type_name -> google.protobuf.Timestamp
+	4,  // 20: oriel.content.v1.CreateAppRequest.app:type_name -> oriel.content.v1.App
+	4,  // 21: oriel.content.v1.CreateAppResponse.app:type_name -> oriel.content.v1.App
+	4,  // 22: oriel.content.v1.GetAppResponse.app:type_name -> oriel.content.v1.App
+	4,  // 23: oriel.content.v1.ListAppsResponse.apps:type_name -> oriel.content.v1.App
+	4,  // 24: oriel.content.v1.UpdateAppRequest.app:type_name -> oriel.content.v1.App
+	41, // 25: oriel.content.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 26: oriel.content.v1.UpdateAppResponse.app:type_name -> oriel.content.v1.App
+	4,  // 27: oriel.content.v1.DeleteAppResponse.app:type_name -> oriel.content.v1.App
+	4,  // 28: oriel.content.v1.UndeleteAppResponse.app:type_name -> oriel.content.v1.App
+	11, // 29: oriel.content.v1.ListAppRevisionsResponse.revisions:type_name -> oriel.content.v1.AppRevision
+	4,  // 30: oriel.content.v1.RestoreAppRevisionResponse.app:type_name -> oriel.content.v1.App
+	4,  // 31: oriel.content.v1.CopyAppResponse.app:type_name -> oriel.content.v1.App
+	12, // 32: oriel.content.v1.ExportAppResponse.bundle:type_name -> oriel.content.v1.AppBundle
+	12, // 33: oriel.content.v1.ImportAppRequest.bundle:type_name -> oriel.content.v1.AppBundle
+	4,  // 34: oriel.content.v1.ImportAppResponse.app:type_name -> oriel.content.v1.App
+	4,  // 35: oriel.content.v1.PublishAppResponse.app:type_name -> oriel.content.v1.App
+	13, // 36: oriel.content.v1.AppService.CreateApp:input_type -> oriel.content.v1.CreateAppRequest
+	15, // 37: oriel.content.v1.AppService.GetApp:input_type -> oriel.content.v1.GetAppRequest
+	17, // 38: oriel.content.v1.AppService.ListApps:input_type -> oriel.content.v1.ListAppsRequest
+	19, // 39: oriel.content.v1.AppService.UpdateApp:input_type -> oriel.content.v1.UpdateAppRequest
+	21, // 40: oriel.content.v1.AppService.DeleteApp:input_type -> oriel.content.v1.DeleteAppRequest
+	23, // 41: oriel.content.v1.AppService.UndeleteApp:input_type -> oriel.content.v1.UndeleteAppRequest
+	25, // 42: oriel.content.v1.AppService.ListAppRevisions:input_type -> oriel.content.v1.ListAppRevisionsRequest
+	27, // 43: oriel.content.v1.AppService.RestoreAppRevision:input_type -> oriel.content.v1.RestoreAppRevisionRequest
+	29, // 44: oriel.content.v1.AppService.CopyApp:input_type -> oriel.content.v1.CopyAppRequest
+	31, // 45: oriel.content.v1.AppService.ExportApp:input_type -> oriel.content.v1.ExportAppRequest
+	33, // 46: oriel.content.v1.AppService.ImportApp:input_type -> oriel.content.v1.ImportAppRequest
+	35, // 47: oriel.content.v1.AppService.PublishApp:input_type -> oriel.content.v1.PublishAppRequest
+	14, // 48: oriel.content.v1.AppService.CreateApp:output_type -> oriel.content.v1.CreateAppResponse
+	16, // 49: oriel.content.v1.AppService.GetApp:output_type -> oriel.content.v1.GetAppResponse
+	18, // 50: oriel.content.v1.AppService.ListApps:output_type -> oriel.content.v1.ListAppsResponse
+	20, // 51: oriel.content.v1.AppService.UpdateApp:output_type -> oriel.content.v1.UpdateAppResponse
+	22, // 52: oriel.content.v1.AppService.DeleteApp:output_type -> oriel.content.v1.DeleteAppResponse
+	24, // 53: oriel.content.v1.AppService.UndeleteApp:output_type -> oriel.content.v1.UndeleteAppResponse
+	26, // 54: oriel.content.v1.AppService.ListAppRevisions:output_type -> oriel.content.v1.ListAppRevisionsResponse
+	28, // 55: oriel.content.v1.AppService.RestoreAppRevision:output_type -> oriel.content.v1.RestoreAppRevisionResponse
+	30, // 56: oriel.content.v1.AppService.CopyApp:output_type -> oriel.content.v1.CopyAppResponse
+	32, // 57: oriel.content.v1.AppService.ExportApp:output_type -> oriel.content.v1.ExportAppResponse
+	34, // 58: oriel.content.v1.AppService.ImportApp:output_type -> oriel.content.v1.ImportAppResponse
+	36, // 59: oriel.content.v1.AppService.PublishApp:output_type -> oriel.content.v1.PublishAppResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_oriel_content_v1_app_proto_init() }
@@ -2680,7 +2778,7 @@ func file_oriel_content_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_oriel_content_v1_app_proto_rawDesc), len(file_oriel_content_v1_app_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

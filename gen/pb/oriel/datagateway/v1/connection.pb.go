@@ -271,7 +271,7 @@ func (x Column_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Column_Type.Descriptor instead.
 func (Column_Type) EnumDescriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{20, 0}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{21, 0}
 }
 
 // A Connection says where a tenant's data is and how to reach it.
@@ -1394,7 +1394,10 @@ type QueryRequest struct {
 	// At most this many rows; the service's limit when 0 or above it.
 	RowLimit int64 `protobuf:"varint,3,opt,name=row_limit,json=rowLimit,proto3" json:"row_limit,omitempty"`
 	// At most this long; the service's limit when unset or above it.
-	Timeout       *durationpb.Duration `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *durationpb.Duration `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Values bound to the statement's placeholders (`$1`, `$2`… for PostgreSQL, `?` for
+	// MySQL), in order; never spliced into its text. SQL sources only.
+	Parameters    []*QueryParameter `protobuf:"bytes,5,rep,name=parameters,proto3" json:"parameters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1457,6 +1460,134 @@ func (x *QueryRequest) GetTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *QueryRequest) GetParameters() []*QueryParameter {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
+// QueryParameter is a value bound to a placeholder of a statement.
+type QueryParameter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The value; none is SQL NULL.
+	//
+	// Types that are valid to be assigned to Value:
+	//
+	//	*QueryParameter_StringValue
+	//	*QueryParameter_Int64Value
+	//	*QueryParameter_Float64Value
+	//	*QueryParameter_BoolValue
+	Value         isQueryParameter_Value `protobuf_oneof:"value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryParameter) Reset() {
+	*x = QueryParameter{}
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryParameter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryParameter) ProtoMessage() {}
+
+func (x *QueryParameter) ProtoReflect() protoreflect.Message {
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryParameter.ProtoReflect.Descriptor instead.
+func (*QueryParameter) Descriptor() ([]byte, []int) {
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *QueryParameter) GetValue() isQueryParameter_Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *QueryParameter) GetStringValue() string {
+	if x != nil {
+		if x, ok := x.Value.(*QueryParameter_StringValue); ok {
+			return x.StringValue
+		}
+	}
+	return ""
+}
+
+func (x *QueryParameter) GetInt64Value() int64 {
+	if x != nil {
+		if x, ok := x.Value.(*QueryParameter_Int64Value); ok {
+			return x.Int64Value
+		}
+	}
+	return 0
+}
+
+func (x *QueryParameter) GetFloat64Value() float64 {
+	if x != nil {
+		if x, ok := x.Value.(*QueryParameter_Float64Value); ok {
+			return x.Float64Value
+		}
+	}
+	return 0
+}
+
+func (x *QueryParameter) GetBoolValue() bool {
+	if x != nil {
+		if x, ok := x.Value.(*QueryParameter_BoolValue); ok {
+			return x.BoolValue
+		}
+	}
+	return false
+}
+
+type isQueryParameter_Value interface {
+	isQueryParameter_Value()
+}
+
+type QueryParameter_StringValue struct {
+	// Text.
+	StringValue string `protobuf:"bytes,1,opt,name=string_value,json=stringValue,proto3,oneof"`
+}
+
+type QueryParameter_Int64Value struct {
+	// An integer.
+	Int64Value int64 `protobuf:"varint,2,opt,name=int64_value,json=int64Value,proto3,oneof"`
+}
+
+type QueryParameter_Float64Value struct {
+	// A floating-point number.
+	Float64Value float64 `protobuf:"fixed64,3,opt,name=float64_value,json=float64Value,proto3,oneof"`
+}
+
+type QueryParameter_BoolValue struct {
+	// A boolean.
+	BoolValue bool `protobuf:"varint,4,opt,name=bool_value,json=boolValue,proto3,oneof"`
+}
+
+func (*QueryParameter_StringValue) isQueryParameter_Value() {}
+
+func (*QueryParameter_Int64Value) isQueryParameter_Value() {}
+
+func (*QueryParameter_Float64Value) isQueryParameter_Value() {}
+
+func (*QueryParameter_BoolValue) isQueryParameter_Value() {}
+
 // One message of a Query stream: first the header, then batches, then the stats.
 type QueryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1474,7 +1605,7 @@ type QueryResponse struct {
 
 func (x *QueryResponse) Reset() {
 	*x = QueryResponse{}
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[18]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1617,7 @@ func (x *QueryResponse) String() string {
 func (*QueryResponse) ProtoMessage() {}
 
 func (x *QueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[18]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1630,7 @@ func (x *QueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
 func (*QueryResponse) Descriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{18}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryResponse) GetResult() isQueryResponse_Result {
@@ -1572,7 +1703,7 @@ type ResultHeader struct {
 
 func (x *ResultHeader) Reset() {
 	*x = ResultHeader{}
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[19]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1715,7 @@ func (x *ResultHeader) String() string {
 func (*ResultHeader) ProtoMessage() {}
 
 func (x *ResultHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[19]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1728,7 @@ func (x *ResultHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultHeader.ProtoReflect.Descriptor instead.
 func (*ResultHeader) Descriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{19}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResultHeader) GetColumns() []*Column {
@@ -1622,7 +1753,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[20]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1765,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[20]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1778,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{20}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Column) GetName() string {
@@ -1685,7 +1816,7 @@ type RowBatch struct {
 
 func (x *RowBatch) Reset() {
 	*x = RowBatch{}
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[21]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1828,7 @@ func (x *RowBatch) String() string {
 func (*RowBatch) ProtoMessage() {}
 
 func (x *RowBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[21]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1841,7 @@ func (x *RowBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowBatch.ProtoReflect.Descriptor instead.
 func (*RowBatch) Descriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{21}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RowBatch) GetRowCount() int32 {
@@ -1748,7 +1879,7 @@ type ColumnValues struct {
 
 func (x *ColumnValues) Reset() {
 	*x = ColumnValues{}
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[22]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1891,7 @@ func (x *ColumnValues) String() string {
 func (*ColumnValues) ProtoMessage() {}
 
 func (x *ColumnValues) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[22]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1904,7 @@ func (x *ColumnValues) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnValues.ProtoReflect.Descriptor instead.
 func (*ColumnValues) Descriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{22}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ColumnValues) GetNulls() []bool {
@@ -1835,7 +1966,7 @@ type QueryStats struct {
 
 func (x *QueryStats) Reset() {
 	*x = QueryStats{}
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[23]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1978,7 @@ func (x *QueryStats) String() string {
 func (*QueryStats) ProtoMessage() {}
 
 func (x *QueryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[23]
+	mi := &file_oriel_datagateway_v1_connection_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1991,7 @@ func (x *QueryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStats.ProtoReflect.Descriptor instead.
 func (*QueryStats) Descriptor() ([]byte, []int) {
-	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{23}
+	return file_oriel_datagateway_v1_connection_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *QueryStats) GetRows() int64 {
@@ -2021,12 +2152,23 @@ const file_oriel_datagateway_v1_connection_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x123\n" +
 	"\alatency\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x14\n" +
-	"\x05agent\x18\x05 \x01(\tR\x05agent\"\x8c\x02\n" +
+	"\x05agent\x18\x05 \x01(\tR\x05agent\"\xdd\x02\n" +
 	"\fQueryRequest\x12n\n" +
 	"\x04name\x18\x01 \x01(\tBZ\xe2A\x01\x02\xbaHSrQ2O^tenants/[a-z][a-z0-9-]{1,61}[a-z0-9]/connections/[a-z][a-z0-9-]{1,61}[a-z0-9]$R\x04name\x12'\n" +
 	"\tstatement\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x18\xc0\x84=R\tstatement\x12$\n" +
 	"\trow_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\browLimit\x12=\n" +
-	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\atimeout\"\xc9\x01\n" +
+	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\atimeout\x12O\n" +
+	"\n" +
+	"parameters\x18\x05 \x03(\v2$.oriel.datagateway.v1.QueryParameterB\t\xbaH\x06\x92\x01\x03\x10\x90NR\n" +
+	"parameters\"\xb4\x01\n" +
+	"\x0eQueryParameter\x12.\n" +
+	"\fstring_value\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04H\x00R\vstringValue\x12!\n" +
+	"\vint64_value\x18\x02 \x01(\x03H\x00R\n" +
+	"int64Value\x12%\n" +
+	"\rfloat64_value\x18\x03 \x01(\x01H\x00R\ffloat64Value\x12\x1f\n" +
+	"\n" +
+	"bool_value\x18\x04 \x01(\bH\x00R\tboolValueB\a\n" +
+	"\x05value\"\xc9\x01\n" +
 	"\rQueryResponse\x12<\n" +
 	"\x06header\x18\x01 \x01(\v2\".oriel.datagateway.v1.ResultHeaderH\x00R\x06header\x126\n" +
 	"\x05batch\x18\x02 \x01(\v2\x1e.oriel.datagateway.v1.RowBatchH\x00R\x05batch\x128\n" +
@@ -2096,7 +2238,7 @@ func file_oriel_datagateway_v1_connection_proto_rawDescGZIP() []byte {
 }
 
 var file_oriel_datagateway_v1_connection_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_oriel_datagateway_v1_connection_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_oriel_datagateway_v1_connection_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_oriel_datagateway_v1_connection_proto_goTypes = []any{
 	(PostgresParams_SslMode)(0),      // 0: oriel.datagateway.v1.PostgresParams.SslMode
 	(HttpParams_Format)(0),           // 1: oriel.datagateway.v1.HttpParams.Format
@@ -2120,65 +2262,67 @@ var file_oriel_datagateway_v1_connection_proto_goTypes = []any{
 	(*TestConnectionRequest)(nil),    // 19: oriel.datagateway.v1.TestConnectionRequest
 	(*TestConnectionResponse)(nil),   // 20: oriel.datagateway.v1.TestConnectionResponse
 	(*QueryRequest)(nil),             // 21: oriel.datagateway.v1.QueryRequest
-	(*QueryResponse)(nil),            // 22: oriel.datagateway.v1.QueryResponse
-	(*ResultHeader)(nil),             // 23: oriel.datagateway.v1.ResultHeader
-	(*Column)(nil),                   // 24: oriel.datagateway.v1.Column
-	(*RowBatch)(nil),                 // 25: oriel.datagateway.v1.RowBatch
-	(*ColumnValues)(nil),             // 26: oriel.datagateway.v1.ColumnValues
-	(*QueryStats)(nil),               // 27: oriel.datagateway.v1.QueryStats
-	nil,                              // 28: oriel.datagateway.v1.HttpParams.HeadersEntry
-	nil,                              // 29: oriel.datagateway.v1.Credentials.HeadersEntry
-	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),    // 31: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),      // 32: google.protobuf.Duration
+	(*QueryParameter)(nil),           // 22: oriel.datagateway.v1.QueryParameter
+	(*QueryResponse)(nil),            // 23: oriel.datagateway.v1.QueryResponse
+	(*ResultHeader)(nil),             // 24: oriel.datagateway.v1.ResultHeader
+	(*Column)(nil),                   // 25: oriel.datagateway.v1.Column
+	(*RowBatch)(nil),                 // 26: oriel.datagateway.v1.RowBatch
+	(*ColumnValues)(nil),             // 27: oriel.datagateway.v1.ColumnValues
+	(*QueryStats)(nil),               // 28: oriel.datagateway.v1.QueryStats
+	nil,                              // 29: oriel.datagateway.v1.HttpParams.HeadersEntry
+	nil,                              // 30: oriel.datagateway.v1.Credentials.HeadersEntry
+	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),    // 32: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),      // 33: google.protobuf.Duration
 }
 var file_oriel_datagateway_v1_connection_proto_depIdxs = []int32{
 	5,  // 0: oriel.datagateway.v1.Connection.postgres:type_name -> oriel.datagateway.v1.PostgresParams
 	6,  // 1: oriel.datagateway.v1.Connection.mysql:type_name -> oriel.datagateway.v1.MysqlParams
 	7,  // 2: oriel.datagateway.v1.Connection.http:type_name -> oriel.datagateway.v1.HttpParams
 	8,  // 3: oriel.datagateway.v1.Connection.credentials:type_name -> oriel.datagateway.v1.Credentials
-	30, // 4: oriel.datagateway.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	30, // 5: oriel.datagateway.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	31, // 4: oriel.datagateway.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	31, // 5: oriel.datagateway.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: oriel.datagateway.v1.PostgresParams.ssl_mode:type_name -> oriel.datagateway.v1.PostgresParams.SslMode
 	1,  // 7: oriel.datagateway.v1.HttpParams.format:type_name -> oriel.datagateway.v1.HttpParams.Format
 	2,  // 8: oriel.datagateway.v1.HttpParams.pagination:type_name -> oriel.datagateway.v1.HttpParams.Pagination
-	28, // 9: oriel.datagateway.v1.HttpParams.headers:type_name -> oriel.datagateway.v1.HttpParams.HeadersEntry
-	29, // 10: oriel.datagateway.v1.Credentials.headers:type_name -> oriel.datagateway.v1.Credentials.HeadersEntry
+	29, // 9: oriel.datagateway.v1.HttpParams.headers:type_name -> oriel.datagateway.v1.HttpParams.HeadersEntry
+	30, // 10: oriel.datagateway.v1.Credentials.headers:type_name -> oriel.datagateway.v1.Credentials.HeadersEntry
 	4,  // 11: oriel.datagateway.v1.CreateConnectionRequest.connection:type_name -> oriel.datagateway.v1.Connection
 	4,  // 12: oriel.datagateway.v1.CreateConnectionResponse.connection:type_name -> oriel.datagateway.v1.Connection
 	4,  // 13: oriel.datagateway.v1.GetConnectionResponse.connection:type_name -> oriel.datagateway.v1.Connection
 	4,  // 14: oriel.datagateway.v1.ListConnectionsResponse.connections:type_name -> oriel.datagateway.v1.Connection
 	4,  // 15: oriel.datagateway.v1.UpdateConnectionRequest.connection:type_name -> oriel.datagateway.v1.Connection
-	31, // 16: oriel.datagateway.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 16: oriel.datagateway.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 17: oriel.datagateway.v1.UpdateConnectionResponse.connection:type_name -> oriel.datagateway.v1.Connection
-	32, // 18: oriel.datagateway.v1.TestConnectionResponse.latency:type_name -> google.protobuf.Duration
-	32, // 19: oriel.datagateway.v1.QueryRequest.timeout:type_name -> google.protobuf.Duration
-	23, // 20: oriel.datagateway.v1.QueryResponse.header:type_name -> oriel.datagateway.v1.ResultHeader
-	25, // 21: oriel.datagateway.v1.QueryResponse.batch:type_name -> oriel.datagateway.v1.RowBatch
-	27, // 22: oriel.datagateway.v1.QueryResponse.stats:type_name -> oriel.datagateway.v1.QueryStats
-	24, // 23: oriel.datagateway.v1.ResultHeader.columns:type_name -> oriel.datagateway.v1.Column
-	3,  // 24: oriel.datagateway.v1.Column.type:type_name -> oriel.datagateway.v1.Column.Type
-	26, // 25: oriel.datagateway.v1.RowBatch.columns:type_name -> oriel.datagateway.v1.ColumnValues
-	32, // 26: oriel.datagateway.v1.QueryStats.duration:type_name -> google.protobuf.Duration
-	9,  // 27: oriel.datagateway.v1.ConnectionService.CreateConnection:input_type -> oriel.datagateway.v1.CreateConnectionRequest
-	11, // 28: oriel.datagateway.v1.ConnectionService.GetConnection:input_type -> oriel.datagateway.v1.GetConnectionRequest
-	13, // 29: oriel.datagateway.v1.ConnectionService.ListConnections:input_type -> oriel.datagateway.v1.ListConnectionsRequest
-	15, // 30: oriel.datagateway.v1.ConnectionService.UpdateConnection:input_type -> oriel.datagateway.v1.UpdateConnectionRequest
-	17, // 31: oriel.datagateway.v1.ConnectionService.DeleteConnection:input_type -> oriel.datagateway.v1.DeleteConnectionRequest
-	19, // 32: oriel.datagateway.v1.ConnectionService.TestConnection:input_type -> oriel.datagateway.v1.TestConnectionRequest
-	21, // 33: oriel.datagateway.v1.ConnectionService.Query:input_type -> oriel.datagateway.v1.QueryRequest
-	10, // 34: oriel.datagateway.v1.ConnectionService.CreateConnection:output_type -> oriel.datagateway.v1.CreateConnectionResponse
-	12, // 35: oriel.datagateway.v1.ConnectionService.GetConnection:output_type -> oriel.datagateway.v1.GetConnectionResponse
-	14, // 36: oriel.datagateway.v1.ConnectionService.ListConnections:output_type -> oriel.datagateway.v1.ListConnectionsResponse
-	16, // 37: oriel.datagateway.v1.ConnectionService.UpdateConnection:output_type -> oriel.datagateway.v1.UpdateConnectionResponse
-	18, // 38: oriel.datagateway.v1.ConnectionService.DeleteConnection:output_type -> oriel.datagateway.v1.DeleteConnectionResponse
-	20, // 39: oriel.datagateway.v1.ConnectionService.TestConnection:output_type -> oriel.datagateway.v1.TestConnectionResponse
-	22, // 40: oriel.datagateway.v1.ConnectionService.Query:output_type -> oriel.datagateway.v1.QueryResponse
-	34, // [34:41] is the sub-list for method output_type
-	27, // [27:34] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	33, // 18: oriel.datagateway.v1.TestConnectionResponse.latency:type_name -> google.protobuf.Duration
+	33, // 19: oriel.datagateway.v1.QueryRequest.timeout:type_name -> google.protobuf.Duration
+	22, // 20: oriel.datagateway.v1.QueryRequest.parameters:type_name -> oriel.datagateway.v1.QueryParameter
+	24, // 21: oriel.datagateway.v1.QueryResponse.header:type_name -> oriel.datagateway.v1.ResultHeader
+	26, // 22: oriel.datagateway.v1.QueryResponse.batch:type_name -> oriel.datagateway.v1.RowBatch
+	28, // 23: oriel.datagateway.v1.QueryResponse.stats:type_name -> oriel.datagateway.v1.QueryStats
+	25, // 24: oriel.datagateway.v1.ResultHeader.columns:type_name -> oriel.datagateway.v1.Column
+	3,  // 25: oriel.datagateway.v1.Column.type:type_name -> oriel.datagateway.v1.Column.Type
+	27, // 26: oriel.datagateway.v1.RowBatch.columns:type_name -> oriel.datagateway.v1.ColumnValues
+	33, // 27: oriel.datagateway.v1.QueryStats.duration:type_name -> google.protobuf.Duration
+	9,  // 28: oriel.datagateway.v1.ConnectionService.CreateConnection:input_type -> oriel.datagateway.v1.CreateConnectionRequest
+	11, // 29: oriel.datagateway.v1.ConnectionService.GetConnection:input_type -> oriel.datagateway.v1.GetConnectionRequest
+	13, // 30: oriel.datagateway.v1.ConnectionService.ListConnections:input_type -> oriel.datagateway.v1.ListConnectionsRequest
+	15, // 31: oriel.datagateway.v1.ConnectionService.UpdateConnection:input_type -> oriel.datagateway.v1.UpdateConnectionRequest
+	17, // 32: oriel.datagateway.v1.ConnectionService.DeleteConnection:input_type -> oriel.datagateway.v1.DeleteConnectionRequest
+	19, // 33: oriel.datagateway.v1.ConnectionService.TestConnection:input_type -> oriel.datagateway.v1.TestConnectionRequest
+	21, // 34: oriel.datagateway.v1.ConnectionService.Query:input_type -> oriel.datagateway.v1.QueryRequest
+	10, // 35: oriel.datagateway.v1.ConnectionService.CreateConnection:output_type -> oriel.datagateway.v1.CreateConnectionResponse
+	12, // 36: oriel.datagateway.v1.ConnectionService.GetConnection:output_type -> oriel.datagateway.v1.GetConnectionResponse
+	14, // 37: oriel.datagateway.v1.ConnectionService.ListConnections:output_type -> oriel.datagateway.v1.ListConnectionsResponse
+	16, // 38: oriel.datagateway.v1.ConnectionService.UpdateConnection:output_type -> oriel.datagateway.v1.UpdateConnectionResponse
+	18, // 39: oriel.datagateway.v1.ConnectionService.DeleteConnection:output_type -> oriel.datagateway.v1.DeleteConnectionResponse
+	20, // 40: oriel.datagateway.v1.ConnectionService.TestConnection:output_type -> oriel.datagateway.v1.TestConnectionResponse
+	23, // 41: oriel.datagateway.v1.ConnectionService.Query:output_type -> oriel.datagateway.v1.QueryResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_oriel_datagateway_v1_connection_proto_init() }
@@ -2187,6 +2331,12 @@ func file_oriel_datagateway_v1_connection_proto_init() {
 		return
 	}
 	file_oriel_datagateway_v1_connection_proto_msgTypes[18].OneofWrappers = []any{
+		(*QueryParameter_StringValue)(nil),
+		(*QueryParameter_Int64Value)(nil),
+		(*QueryParameter_Float64Value)(nil),
+		(*QueryParameter_BoolValue)(nil),
+	}
+	file_oriel_datagateway_v1_connection_proto_msgTypes[19].OneofWrappers = []any{
 		(*QueryResponse_Header)(nil),
 		(*QueryResponse_Batch)(nil),
 		(*QueryResponse_Stats)(nil),
@@ -2197,7 +2347,7 @@ func file_oriel_datagateway_v1_connection_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_oriel_datagateway_v1_connection_proto_rawDesc), len(file_oriel_datagateway_v1_connection_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -698,7 +698,9 @@ type RunQuery struct {
 	// Rows per batch.
 	BatchRows int32 `protobuf:"varint,7,opt,name=batch_rows,json=batchRows,proto3" json:"batch_rows,omitempty"`
 	// When set, only test the source (TestConnection): the result is one QueryStats.
-	TestOnly      bool `protobuf:"varint,8,opt,name=test_only,json=testOnly,proto3" json:"test_only,omitempty"`
+	TestOnly bool `protobuf:"varint,8,opt,name=test_only,json=testOnly,proto3" json:"test_only,omitempty"`
+	// The statement's parameters, as in QueryRequest.
+	Parameters    []*QueryParameter `protobuf:"bytes,9,rep,name=parameters,proto3" json:"parameters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -787,6 +789,13 @@ func (x *RunQuery) GetTestOnly() bool {
 		return x.TestOnly
 	}
 	return false
+}
+
+func (x *RunQuery) GetParameters() []*QueryParameter {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
 }
 
 // Source is a connection's parameters and secrets.
@@ -1459,7 +1468,7 @@ const file_oriel_datagateway_v1_tunnel_proto_rawDesc = "" +
 	"\x11heartbeat_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\"p\n" +
 	"\tHeartbeat\x127\n" +
 	"\tsend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12*\n" +
-	"\x11in_flight_queries\x18\x02 \x01(\x05R\x0finFlightQueries\"\xae\x02\n" +
+	"\x11in_flight_queries\x18\x02 \x01(\x05R\x0finFlightQueries\"\xf4\x02\n" +
 	"\bRunQuery\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x124\n" +
 	"\x06source\x18\x02 \x01(\v2\x1c.oriel.datagateway.v1.SourceR\x06source\x12\x1c\n" +
@@ -1469,7 +1478,10 @@ const file_oriel_datagateway_v1_tunnel_proto_rawDesc = "" +
 	"\x0einitial_credit\x18\x06 \x01(\x05R\rinitialCredit\x12\x1d\n" +
 	"\n" +
 	"batch_rows\x18\a \x01(\x05R\tbatchRows\x12\x1b\n" +
-	"\ttest_only\x18\b \x01(\bR\btestOnly\"\x8e\x02\n" +
+	"\ttest_only\x18\b \x01(\bR\btestOnly\x12D\n" +
+	"\n" +
+	"parameters\x18\t \x03(\v2$.oriel.datagateway.v1.QueryParameterR\n" +
+	"parameters\"\x8e\x02\n" +
 	"\x06Source\x12B\n" +
 	"\bpostgres\x18\x01 \x01(\v2$.oriel.datagateway.v1.PostgresParamsH\x00R\bpostgres\x129\n" +
 	"\x05mysql\x18\x02 \x01(\v2!.oriel.datagateway.v1.MysqlParamsH\x00R\x05mysql\x126\n" +
@@ -1544,13 +1556,14 @@ var file_oriel_datagateway_v1_tunnel_proto_goTypes = []any{
 	(*CloseTunnel)(nil),            // 16: oriel.datagateway.v1.CloseTunnel
 	(*durationpb.Duration)(nil),    // 17: google.protobuf.Duration
 	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
-	(*PostgresParams)(nil),         // 19: oriel.datagateway.v1.PostgresParams
-	(*MysqlParams)(nil),            // 20: oriel.datagateway.v1.MysqlParams
-	(*HttpParams)(nil),             // 21: oriel.datagateway.v1.HttpParams
-	(*Credentials)(nil),            // 22: oriel.datagateway.v1.Credentials
-	(*QueryResponse)(nil),          // 23: oriel.datagateway.v1.QueryResponse
-	(*status.Status)(nil),          // 24: google.rpc.Status
-	(*TestConnectionResponse)(nil), // 25: oriel.datagateway.v1.TestConnectionResponse
+	(*QueryParameter)(nil),         // 19: oriel.datagateway.v1.QueryParameter
+	(*PostgresParams)(nil),         // 20: oriel.datagateway.v1.PostgresParams
+	(*MysqlParams)(nil),            // 21: oriel.datagateway.v1.MysqlParams
+	(*HttpParams)(nil),             // 22: oriel.datagateway.v1.HttpParams
+	(*Credentials)(nil),            // 23: oriel.datagateway.v1.Credentials
+	(*QueryResponse)(nil),          // 24: oriel.datagateway.v1.QueryResponse
+	(*status.Status)(nil),          // 25: google.rpc.Status
+	(*TestConnectionResponse)(nil), // 26: oriel.datagateway.v1.TestConnectionResponse
 }
 var file_oriel_datagateway_v1_tunnel_proto_depIdxs = []int32{
 	4,  // 0: oriel.datagateway.v1.ConnectRequest.hello:type_name -> oriel.datagateway.v1.AgentHello
@@ -1574,23 +1587,24 @@ var file_oriel_datagateway_v1_tunnel_proto_depIdxs = []int32{
 	18, // 18: oriel.datagateway.v1.Heartbeat.send_time:type_name -> google.protobuf.Timestamp
 	8,  // 19: oriel.datagateway.v1.RunQuery.source:type_name -> oriel.datagateway.v1.Source
 	17, // 20: oriel.datagateway.v1.RunQuery.timeout:type_name -> google.protobuf.Duration
-	19, // 21: oriel.datagateway.v1.Source.postgres:type_name -> oriel.datagateway.v1.PostgresParams
-	20, // 22: oriel.datagateway.v1.Source.mysql:type_name -> oriel.datagateway.v1.MysqlParams
-	21, // 23: oriel.datagateway.v1.Source.http:type_name -> oriel.datagateway.v1.HttpParams
-	22, // 24: oriel.datagateway.v1.Source.credentials:type_name -> oriel.datagateway.v1.Credentials
-	23, // 25: oriel.datagateway.v1.QueryEvent.response:type_name -> oriel.datagateway.v1.QueryResponse
-	24, // 26: oriel.datagateway.v1.QueryEvent.error:type_name -> google.rpc.Status
-	25, // 27: oriel.datagateway.v1.QueryEvent.test:type_name -> oriel.datagateway.v1.TestConnectionResponse
-	24, // 28: oriel.datagateway.v1.TunnelOpened.error:type_name -> google.rpc.Status
-	0,  // 29: oriel.datagateway.v1.AgentTunnelService.Enroll:input_type -> oriel.datagateway.v1.EnrollRequest
-	2,  // 30: oriel.datagateway.v1.AgentTunnelService.Connect:input_type -> oriel.datagateway.v1.ConnectRequest
-	1,  // 31: oriel.datagateway.v1.AgentTunnelService.Enroll:output_type -> oriel.datagateway.v1.EnrollResponse
-	3,  // 32: oriel.datagateway.v1.AgentTunnelService.Connect:output_type -> oriel.datagateway.v1.ConnectResponse
-	31, // [31:33] is the sub-list for method output_type
-	29, // [29:31] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	19, // 21: oriel.datagateway.v1.RunQuery.parameters:type_name -> oriel.datagateway.v1.QueryParameter
+	20, // 22: oriel.datagateway.v1.Source.postgres:type_name -> oriel.datagateway.v1.PostgresParams
+	21, // 23: oriel.datagateway.v1.Source.mysql:type_name -> oriel.datagateway.v1.MysqlParams
+	22, // 24: oriel.datagateway.v1.Source.http:type_name -> oriel.datagateway.v1.HttpParams
+	23, // 25: oriel.datagateway.v1.Source.credentials:type_name -> oriel.datagateway.v1.Credentials
+	24, // 26: oriel.datagateway.v1.QueryEvent.response:type_name -> oriel.datagateway.v1.QueryResponse
+	25, // 27: oriel.datagateway.v1.QueryEvent.error:type_name -> google.rpc.Status
+	26, // 28: oriel.datagateway.v1.QueryEvent.test:type_name -> oriel.datagateway.v1.TestConnectionResponse
+	25, // 29: oriel.datagateway.v1.TunnelOpened.error:type_name -> google.rpc.Status
+	0,  // 30: oriel.datagateway.v1.AgentTunnelService.Enroll:input_type -> oriel.datagateway.v1.EnrollRequest
+	2,  // 31: oriel.datagateway.v1.AgentTunnelService.Connect:input_type -> oriel.datagateway.v1.ConnectRequest
+	1,  // 32: oriel.datagateway.v1.AgentTunnelService.Enroll:output_type -> oriel.datagateway.v1.EnrollResponse
+	3,  // 33: oriel.datagateway.v1.AgentTunnelService.Connect:output_type -> oriel.datagateway.v1.ConnectResponse
+	32, // [32:34] is the sub-list for method output_type
+	30, // [30:32] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_oriel_datagateway_v1_tunnel_proto_init() }

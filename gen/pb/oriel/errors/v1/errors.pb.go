@@ -226,6 +226,32 @@ const (
 	//	{"reason": "REPLICATION_STATE", "domain": "oriel.dev",
 	//	 "metadata": {"resource": "tenants/acme/replications/r1", "state": "PAUSED"}}
 	ErrorReason_ERROR_REASON_REPLICATION_STATE ErrorReason = 38
+	// A load script does not parse, or a statement of it failed; metadata say where.
+	//
+	//	{"reason": "SCRIPT_ERROR", "domain": "oriel.dev",
+	//	 "metadata": {"line": "12", "column": "5"}}
+	ErrorReason_ERROR_REASON_SCRIPT_ERROR ErrorReason = 39
+	// An app has no data loaded yet: reload it first.
+	//
+	//	{"reason": "APP_NOT_LOADED", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "tenants/acme/apps/sales"}}
+	ErrorReason_ERROR_REASON_APP_NOT_LOADED ErrorReason = 40
+	// A reload is not in a state that allows the call (e.g. cancelling a finished one).
+	//
+	//	{"reason": "RELOAD_STATE", "domain": "oriel.dev",
+	//	 "metadata": {"resource": "tenants/acme/apps/sales/reloads/r1", "state": "SUCCEEDED"}}
+	ErrorReason_ERROR_REASON_RELOAD_STATE ErrorReason = 41
+	// A field named by a chart, a selection or a reduction is not in the app's data model.
+	//
+	//	{"reason": "FIELD_NOT_FOUND", "domain": "oriel.dev",
+	//	 "metadata": {"field": "region"}}
+	ErrorReason_ERROR_REASON_FIELD_NOT_FOUND ErrorReason = 42
+	// A live chart cannot be pushed down to its source (e.g. an inline table, or tables of
+	// two connections).
+	//
+	//	{"reason": "LIVE_UNSUPPORTED", "domain": "oriel.dev",
+	//	 "metadata": {"table": "Regions"}}
+	ErrorReason_ERROR_REASON_LIVE_UNSUPPORTED ErrorReason = 43
 )
 
 // Enum value maps for ErrorReason.
@@ -270,6 +296,11 @@ var (
 		36: "ERROR_REASON_PRIMARY_KEY_REQUIRED",
 		37: "ERROR_REASON_RESOURCE_IN_USE",
 		38: "ERROR_REASON_REPLICATION_STATE",
+		39: "ERROR_REASON_SCRIPT_ERROR",
+		40: "ERROR_REASON_APP_NOT_LOADED",
+		41: "ERROR_REASON_RELOAD_STATE",
+		42: "ERROR_REASON_FIELD_NOT_FOUND",
+		43: "ERROR_REASON_LIVE_UNSUPPORTED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -311,6 +342,11 @@ var (
 		"ERROR_REASON_PRIMARY_KEY_REQUIRED":    36,
 		"ERROR_REASON_RESOURCE_IN_USE":         37,
 		"ERROR_REASON_REPLICATION_STATE":       38,
+		"ERROR_REASON_SCRIPT_ERROR":            39,
+		"ERROR_REASON_APP_NOT_LOADED":          40,
+		"ERROR_REASON_RELOAD_STATE":            41,
+		"ERROR_REASON_FIELD_NOT_FOUND":         42,
+		"ERROR_REASON_LIVE_UNSUPPORTED":        43,
 	}
 )
 
@@ -473,8 +509,7 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xcc\n" +
-	"\n" +
+	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xf0\v\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12#\n" +
@@ -515,7 +550,12 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x1cERROR_REASON_CONNECTION_KIND\x10#\x12%\n" +
 	"!ERROR_REASON_PRIMARY_KEY_REQUIRED\x10$\x12 \n" +
 	"\x1cERROR_REASON_RESOURCE_IN_USE\x10%\x12\"\n" +
-	"\x1eERROR_REASON_REPLICATION_STATE\x10&B\x91\x04\x92A\xd1\x03\x12n\n" +
+	"\x1eERROR_REASON_REPLICATION_STATE\x10&\x12\x1d\n" +
+	"\x19ERROR_REASON_SCRIPT_ERROR\x10'\x12\x1f\n" +
+	"\x1bERROR_REASON_APP_NOT_LOADED\x10(\x12\x1d\n" +
+	"\x19ERROR_REASON_RELOAD_STATE\x10)\x12 \n" +
+	"\x1cERROR_REASON_FIELD_NOT_FOUND\x10*\x12!\n" +
+	"\x1dERROR_REASON_LIVE_UNSUPPORTED\x10+B\x91\x04\x92A\xd1\x03\x12n\n" +
 	"\tOriel API\x12]Embedded analytics for SaaS vendors. Every call carries `Authorization: Bearer <credential>`.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xb8\x01\n" +
 	"\adefault\x12\xac\x01\n" +
 	"\x85\x01An error: `{\"error\": {\"code\", \"status\", \"message\", \"details\"}}`; details carry a google.rpc.ErrorInfo whose reason is an ErrorReason.\x12\"\n" +
