@@ -22,6 +22,7 @@ import (
 
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
+	"github.com/oriel-dev/oriel/platform/requestid"
 )
 
 // Scope is one thing a credential may do.
@@ -158,6 +159,17 @@ func RequireTenant(ctx context.Context, tenantID string, scope Scope, resource s
 
 // maxCredentialLen bounds what is hashed or sent on to identity per call.
 const maxCredentialLen = 4096
+
+// OutgoingCredential returns a context whose outgoing calls carry only credential, as
+// `authorization: Bearer <credential>`, and the request id of ctx: a service calling
+// another with its own key must not pass on its caller's metadata.
+func OutgoingCredential(ctx context.Context, credential string) context.Context {
+	md := metadata.Pairs("authorization", "Bearer "+credential)
+	if id := requestid.FromContext(ctx); id != "" {
+		md.Set(requestid.MetadataKey, id)
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
 
 // BearerCredential returns the call's `authorization: Bearer <credential>`, "" when there
 // is none, or the UNAUTHENTICATED error for a malformed one. Methods that authenticate

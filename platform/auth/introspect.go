@@ -9,11 +9,9 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
-	"github.com/oriel-dev/oriel/platform/requestid"
 )
 
 // EmbedTokenPrefix starts every embed token.
@@ -57,11 +55,7 @@ func (i *Introspector) Authenticate(ctx context.Context, credential string) (*Pr
 	defer cancel()
 	// A fresh outgoing context: nothing of the caller's metadata travels on but the
 	// credential being checked and the request id that correlates the logs.
-	md := metadata.Pairs("authorization", "Bearer "+credential)
-	if id := requestid.FromContext(ctx); id != "" {
-		md.Set(requestid.MetadataKey, id)
-	}
-	resp, err := i.client.IntrospectToken(metadata.NewOutgoingContext(ctx, md), &identityv1.IntrospectTokenRequest{})
+	resp, err := i.client.IntrospectToken(OutgoingCredential(ctx, credential), &identityv1.IntrospectTokenRequest{})
 	switch {
 	case status.Code(err) == codes.Unauthenticated:
 		return nil, ErrInvalidCredential

@@ -87,6 +87,19 @@ func Redis(t testing.TB) *redis.Client {
 	return client
 }
 
+// RedisURL returns a redis:// URL of the logical database Redis returns clients of, for
+// services under test that open their own connection.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	l := acquireRedisLease(t)
+	u, err := url.Parse(l.url)
+	if err != nil {
+		t.Fatalf("testkit: parse %s: %v", RedisURLEnv, err)
+	}
+	u.Path = "/" + strconv.Itoa(l.db)
+	return u.String()
+}
+
 // RedisDB returns the index of the logical database that Redis clients of this process use.
 func RedisDB(t testing.TB) int {
 	t.Helper()

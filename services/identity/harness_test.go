@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -60,8 +59,7 @@ func startService(t testing.TB, o options) *service {
 	}
 	s.redisURL = o.redisURL
 	if s.redisURL == "" && !o.memory {
-		r := testkit.Redis(t)
-		s.redisURL = fmt.Sprintf("redis://%s/%d", r.Options().Addr, r.Options().DB)
+		s.redisURL = testkit.RedisURL(t)
 	}
 	log, err := logging.New(s.logs, "debug")
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
+	"github.com/oriel-dev/oriel/platform/auth"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
@@ -107,7 +107,7 @@ func (f *TenantFollower) Follow(ctx context.Context) (int, error) {
 	if time.Since(f.since) > rescanEvery {
 		f.token, f.handled, f.since = "", map[string]bool{}, time.Now()
 	}
-	out := metadata.NewOutgoingContext(ctx, metadata.Pairs("authorization", "Bearer "+f.credential))
+	out := auth.OutgoingCredential(ctx, f.credential)
 	purged := 0
 	for {
 		resp, err := f.page(out)
