@@ -59,7 +59,7 @@ type Config struct {
 	// DevMode lets direct http connections reach plain-http, loopback and private
 	// addresses, which `oriel dev` needs and production must refuse.
 	DevMode           bool          `name:"dev-mode" help:"Allow http connections to plain-http URLs and to loopback, private and link-local addresses (for oriel dev; never in production)."`
-	RowLimit          int64         `name:"row-limit" default:"1000000" help:"The most rows one query returns; callers may ask for fewer."`
+	RowLimit          int64         `name:"row-limit" default:"100000000" help:"The most rows one query returns; callers may ask for fewer. Reloads load whole tables through it, so keep it above the largest table an app loads."`
 	QueryTimeout      time.Duration `name:"query-timeout" default:"10m" help:"The longest one query may run; callers may ask for less."`
 	BatchRows         int           `name:"batch-rows" default:"1000" help:"Rows per batch of a query's result."`
 	HeartbeatInterval time.Duration `name:"heartbeat-interval" default:"10s" help:"How often the datagateway and each agent send each other a heartbeat."`

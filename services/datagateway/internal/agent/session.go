@@ -311,7 +311,7 @@ func (s *session) run(qctx context.Context, r *running, rq *datagatewayv1.RunQue
 		lim.BatchRows = tunnel.DefaultBatchRows
 	}
 	s.a.log.Debug("query started", "query", r.id)
-	err := source.Query(qctx, rq.GetSource(), rq.GetStatement(), lim, opts, func(resp *datagatewayv1.QueryResponse) error {
+	err := source.Query(qctx, rq.GetSource(), rq.GetStatement(), rq.GetParameters(), lim, opts, func(resp *datagatewayv1.QueryResponse) error {
 		return s.sendResponse(qctx, r, resp)
 	})
 	if err == nil || qctx.Err() != nil {

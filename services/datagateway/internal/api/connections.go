@@ -360,7 +360,7 @@ func (s ConnectionServer) Query(req *datagatewayv1.QueryRequest, stream grpc.Ser
 	send := func(m *datagatewayv1.QueryResponse) error { return stream.Send(m) }
 	if pool := c.Connection.GetAgentPool(); pool != "" {
 		tenant := segments(req.GetName())["tenants"]
-		_, err = s.hub.Query(ctx, tenant, pool, src, req.GetStatement(), lim, send)
+		_, err = s.hub.Query(ctx, tenant, pool, src, req.GetStatement(), req.GetParameters(), lim, send)
 		// ErrNoAgent means nothing was sent yet, so the caller can take another
 		// replica's whole answer instead.
 		if addrs := s.forwardTargets(ctx, err, tenant, pool); len(addrs) > 0 {
@@ -369,7 +369,7 @@ func (s ConnectionServer) Query(req *datagatewayv1.QueryRequest, stream grpc.Ser
 			}
 		}
 	} else {
-		err = source.Query(ctx, src, req.GetStatement(), lim, s.source, send)
+		err = source.Query(ctx, src, req.GetStatement(), req.GetParameters(), lim, s.source, send)
 	}
 	return s.toStatus(ctx, err, req.GetName())
 }

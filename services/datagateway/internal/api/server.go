@@ -29,7 +29,7 @@ import (
 // Hub is what the API needs of the tunnel hub (*tunnel.Hub): running queries and tests
 // on the agents of a pool, and cutting a revoked agent's stream.
 type Hub interface {
-	Query(ctx context.Context, tenant, pool string, src *datagatewayv1.Source, statement string, lim source.Limits, send source.Send) (agent string, err error)
+	Query(ctx context.Context, tenant, pool string, src *datagatewayv1.Source, statement string, params []*datagatewayv1.QueryParameter, lim source.Limits, send source.Send) (agent string, err error)
 	Test(ctx context.Context, tenant, pool string, src *datagatewayv1.Source) (*datagatewayv1.TestConnectionResponse, error)
 	Disconnect(agent string)
 }

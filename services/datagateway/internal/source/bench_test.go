@@ -74,7 +74,7 @@ func BenchmarkPostgresQuery1MRows(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var rows int64
-				err := Query(context.Background(), src, benchStatement, lim, Options{}, func(m *datagatewayv1.QueryResponse) error {
+				err := Query(context.Background(), src, benchStatement, nil, lim, Options{}, func(m *datagatewayv1.QueryResponse) error {
 					if marshal {
 						if _, err := proto.Marshal(m); err != nil {
 							return err

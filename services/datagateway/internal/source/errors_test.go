@@ -74,13 +74,13 @@ func TestQueryRefusesBadLimitsAndMissingParams(t *testing.T) {
 		"no timeout":    {RowLimit: 1, BatchRows: 1},
 		"no batch size": {RowLimit: 1, Timeout: time.Second},
 	} {
-		err := Query(context.Background(), src, "", lim, Options{}, send)
+		err := Query(context.Background(), src, "", nil, lim, Options{}, send)
 		var e *Error
 		if !errors.As(err, &e) || e.Reason != ReasonInvalidRequest {
 			t.Errorf("%s: %v, want an invalid request", name, err)
 		}
 	}
-	err := Query(context.Background(), &datagatewayv1.Source{}, "SELECT 1", limits(1), Options{}, send)
+	err := Query(context.Background(), &datagatewayv1.Source{}, "SELECT 1", nil, limits(1), Options{}, send)
 	var e *Error
 	if !errors.As(err, &e) || e.Reason != ReasonInvalidRequest {
 		t.Errorf("no params: %v, want an invalid request", err)

@@ -46,6 +46,12 @@ func (r *result) column(i int) []any {
 // names (nulls empty or one per row), then the stats, last.
 func run(t *testing.T, ctx context.Context, src *datagatewayv1.Source, statement string, lim Limits, opts Options) (*result, error) {
 	t.Helper()
+	return runWith(t, ctx, src, statement, nil, lim, opts)
+}
+
+// runWith is run with parameters.
+func runWith(t *testing.T, ctx context.Context, src *datagatewayv1.Source, statement string, params []*datagatewayv1.QueryParameter, lim Limits, opts Options) (*result, error) {
+	t.Helper()
 	r := &result{}
 	var shapeErr error
 	fail := func(format string, args ...any) {
@@ -54,7 +60,7 @@ func run(t *testing.T, ctx context.Context, src *datagatewayv1.Source, statement
 		}
 	}
 	sawHeader := false
-	err := Query(ctx, src, statement, lim, opts, func(m *datagatewayv1.QueryResponse) error {
+	err := Query(ctx, src, statement, params, lim, opts, func(m *datagatewayv1.QueryResponse) error {
 		if r.stats != nil {
 			fail("message after the stats: %v", m)
 		}

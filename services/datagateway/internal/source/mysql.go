@@ -122,6 +122,47 @@ func (c *mysqlConnection) kill() {
 	_, _ = killer.ExecContext(ctx, "KILL QUERY "+strconv.FormatInt(c.id, 10))
 }
 
+// placeholders prepares statement on the server, which counts its placeholders (a `?` in
+// a literal or a comment is none), and closes it again: database/sql keeps the count to
+// itself and would refuse a mismatch with its own words.
+func (c *mysqlConnection) placeholders(ctx context.Context, statement string) (int, error) {
+	n := 0
+	err := c.conn.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return sourceErr("the MySQL driver cannot prepare statements")
+		}
+		st, err := p.PrepareContext(ctx, statement)
+		if err != nil {
+			return err
+		}
+		n = st.NumInput()
+		return st.Close()
+	})
+	return n, err
+}
+
+// mysqlArgs are params as the driver's arguments; nil is NULL.
+func mysqlArgs(params []*datagatewayv1.QueryParameter) ([]any, error) {
+	args := make([]any, len(params))
+	for i, p := range params {
+		switch v := p.GetValue().(type) {
+		case nil: // NULL
+		case *datagatewayv1.QueryParameter_StringValue:
+			args[i] = v.StringValue
+		case *datagatewayv1.QueryParameter_Int64Value:
+			args[i] = v.Int64Value
+		case *datagatewayv1.QueryParameter_Float64Value:
+			args[i] = v.Float64Value
+		case *datagatewayv1.QueryParameter_BoolValue:
+			args[i] = v.BoolValue
+		default:
+			return nil, invalid("parameter %d has a kind of value this version does not know", i+1)
+		}
+	}
+	return args, nil
+}
+
 // serverVersion is e.g. "MariaDB 10.11.19" or "MySQL 8.0.36".
 func (c *mysqlConnection) serverVersion() string {
 	v, _, _ := strings.Cut(c.version, "-")
@@ -195,8 +236,9 @@ func mysqlQueryError(qctx context.Context, lim Limits, err error) error {
 // literal is refused too; rewrite the literal.)
 var intoFile = regexp.MustCompile(`(?is)\binto\s+(outfile|dumpfile)\b`)
 
-// queryMysql runs statement in a read-only transaction on a connection of its own.
-func queryMysql(ctx context.Context, p *datagatewayv1.MysqlParams, cred *datagatewayv1.Credentials, statement string, lim Limits, send Send) error {
+// queryMysql runs statement with params bound to its `?` placeholders in a read-only
+// transaction on a connection of its own.
+func queryMysql(ctx context.Context, p *datagatewayv1.MysqlParams, cred *datagatewayv1.Credentials, statement string, params []*datagatewayv1.QueryParameter, lim Limits, send Send) error {
 	start := time.Now()
 	if strings.TrimSpace(statement) == "" {
 		return invalid("the statement is empty")
@@ -245,8 +287,32 @@ func queryMysql(ctx context.Context, p *datagatewayv1.MysqlParams, cred *datagat
 		}
 	}
 
-	rows, err := c.conn.QueryContext(qctx, statement)
+	// With arguments the driver prepares the statement on the server and sends them apart
+	// from it (InterpolateParams is off, so it never splices them in). The result then
+	// comes in the binary protocol, which the driver hands over as the same text forms.
+	var args []any
+	if len(params) > 0 {
+		n, err := c.placeholders(qctx, statement)
+		if err != nil {
+			return mysqlQueryError(qctx, lim, err)
+		}
+		if n != len(params) {
+			return placeholderMismatch(n, len(params))
+		}
+		if args, err = mysqlArgs(params); err != nil {
+			return err
+		}
+	}
+	rows, err := c.conn.QueryContext(qctx, statement, args...)
 	if err != nil {
+		var myErr *mysql.MySQLError
+		if len(params) == 0 && errors.As(err, &myErr) && myErr.Number == 1064 && strings.Contains(statement, "?") {
+			// A placeholder without a parameter is a syntax error to the server; say so as
+			// PostgreSQL's side does. (Only on this path: counting costs a round trip.)
+			if n, perr := c.placeholders(qctx, statement); perr == nil && n > 0 {
+				return placeholderMismatch(n, 0)
+			}
+		}
 		return mysqlQueryError(qctx, lim, err)
 	}
 	defer func() { _ = rows.Close() }()

@@ -103,7 +103,6 @@ func TestMysqlMapsEveryTypeAndNulls(t *testing.T) {
 			(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 			 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
 
-	r := mustRun(t, src, "SELECT * FROM "+table+" ORDER BY k", limits(10), Options{})
 	version := Test(context.Background(), src, Options{}).GetServerVersion()
 	jsonType, jsonSource := datagatewayv1.Column_TYPE_JSON, "json"
 	if strings.HasPrefix(version, "MariaDB") {
@@ -145,20 +144,36 @@ func TestMysqlMapsEveryTypeAndNulls(t *testing.T) {
 		{"js", jsonSource, jsonType, `{"a": [1, 2]}`},
 		{"zd", "date", datagatewayv1.Column_TYPE_DATE, nil}, // a zero date is null
 	}
-	if len(r.cols) != len(wants) || len(r.rows) != 2 {
-		t.Fatalf("%d columns and %d rows, want %d and 2", len(r.cols), len(r.rows), len(wants))
-	}
-	for i, w := range wants {
-		c := r.cols[i]
-		if c.GetName() != w.name || c.GetType() != w.typ || c.GetSourceType() != w.sourceType {
-			t.Errorf("column %d = %s %v %q, want %s %v %q", i, c.GetName(), c.GetType(), c.GetSourceType(), w.name, w.typ, w.sourceType)
-		}
-		if got := r.rows[0][i]; !reflect.DeepEqual(got, w.value) {
-			t.Errorf("%s = %#v, want %#v", w.name, got, w.value)
-		}
-		if i > 0 && r.rows[1][i] != nil {
-			t.Errorf("%s in the null row = %#v, want null", w.name, r.rows[1][i])
-		}
+	// With parameters the driver prepares the statement and the rows come in the binary
+	// protocol: every column must decode the same.
+	for _, tc := range []struct {
+		name, statement string
+		params          []*datagatewayv1.QueryParameter
+	}{
+		{"text protocol", "SELECT * FROM " + table + " ORDER BY k", nil},
+		{"binary protocol", "SELECT * FROM " + table + " WHERE k >= ? ORDER BY k", ps(pInt(0))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := runWith(t, context.Background(), src, tc.statement, tc.params, limits(10), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.cols) != len(wants) || len(r.rows) != 2 {
+				t.Fatalf("%d columns and %d rows, want %d and 2", len(r.cols), len(r.rows), len(wants))
+			}
+			for i, w := range wants {
+				c := r.cols[i]
+				if c.GetName() != w.name || c.GetType() != w.typ || c.GetSourceType() != w.sourceType {
+					t.Errorf("column %d = %s %v %q, want %s %v %q", i, c.GetName(), c.GetType(), c.GetSourceType(), w.name, w.typ, w.sourceType)
+				}
+				if got := r.rows[0][i]; !reflect.DeepEqual(got, w.value) {
+					t.Errorf("%s = %#v, want %#v", w.name, got, w.value)
+				}
+				if i > 0 && r.rows[1][i] != nil {
+					t.Errorf("%s in the null row = %#v, want null", w.name, r.rows[1][i])
+				}
+			}
+		})
 	}
 }
 
@@ -307,7 +322,7 @@ func TestMysqlCancelStopsTheStatementAtTheSource(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Query(ctx, src, "SELECT SLEEP(60) /* "+marker+" */", limits(10), Options{},
+		done <- Query(ctx, src, "SELECT SLEEP(60) /* "+marker+" */", nil, limits(10), Options{},
 			func(*datagatewayv1.QueryResponse) error { return nil })
 	}()
 	waitMysqlStatement(t, db, marker, true)

@@ -196,6 +196,10 @@ func pgQueryError(qctx context.Context, lim Limits, err error) error {
 			e.SQLState = pgErr.Code
 			return e
 		}
+		if n, ok := pgBindParameter(pgErr.Where); ok {
+			return &Error{Reason: ReasonInvalidRequest, SQLState: pgErr.Code,
+				Message: fmt.Sprintf("PostgreSQL cannot take parameter $%d: %s", n, pgErr.Message)}
+		}
 		msg := "PostgreSQL rejected the statement: " + pgErr.Message
 		if pgErr.Hint != "" {
 			msg += " (hint: " + pgErr.Hint + ")"
@@ -212,6 +216,115 @@ func pgQueryError(qctx context.Context, lim Limits, err error) error {
 	return &Error{Reason: ReasonSourceError, Unreachable: true, Message: "the PostgreSQL query failed: the connection broke"}
 }
 
+// pgBindParameter finds the parameter a bind error is about: PostgreSQL (14 and later)
+// names it in the error's context when a value does not parse as its parameter's type,
+// e.g. `unnamed portal parameter $2 = '...'` (the value only if the server logs values).
+// That is the caller's value, not the statement, at fault. The context is in the server's
+// language, so on a server that does not speak English the error stays a SOURCE_ERROR.
+func pgBindParameter(where string) (int, bool) {
+	rest, ok := strings.CutPrefix(where, "unnamed portal parameter $")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	n, err := strconv.Atoi(rest[:end])
+	return n, err == nil
+}
+
+// pgParamValues encodes params in text format, which PostgreSQL parses for a parameter of
+// any type as it would a literal (a string bound to a date, uuid or enum parameter works),
+// for the parameter types the server inferred. A number or bool is checked here against
+// the numeric and boolean types, so that a mismatch is refused with a message naming the
+// parameter, and a whole float bound to an integer is written as digits (its shortest
+// form may be 1e+18, which no integer type parses).
+func pgParamValues(params []*datagatewayv1.QueryParameter, oids []uint32) ([][]byte, error) {
+	values := make([][]byte, len(params))
+	for i, p := range params {
+		v, err := pgParamValue(i+1, p, oids[i])
+		if err != nil {
+			return nil, err
+		}
+		values[i] = v
+	}
+	return values, nil
+}
+
+// pgParamValue encodes parameter $n for a parameter of type oid; nil is NULL.
+func pgParamValue(n int, p *datagatewayv1.QueryParameter, oid uint32) ([]byte, error) {
+	b, known := pgBuiltins[oid]
+	numeric := known && (b.typ == datagatewayv1.Column_TYPE_INT64 || b.typ == datagatewayv1.Column_TYPE_FLOAT64 ||
+		b.typ == datagatewayv1.Column_TYPE_DECIMAL)
+	isBool := known && b.kind == pgBool
+	lo, hi, integer := pgIntRange(b.kind) // an unknown oid's zero kind is not an integer
+	mismatch := func(what string) error {
+		return invalid("parameter $%d is %s, but the statement's $%d has type %s", n, what, n, b.name)
+	}
+	switch v := p.GetValue().(type) {
+	case nil:
+		return nil, nil
+	case *datagatewayv1.QueryParameter_StringValue:
+		// Whatever the type, PostgreSQL parses the text itself; a bad one fails the bind
+		// (pgBindParameter).
+		return []byte(v.StringValue), nil
+	case *datagatewayv1.QueryParameter_Int64Value:
+		x := v.Int64Value
+		switch {
+		case isBool:
+			return nil, mismatch("an integer")
+		case integer && (x < lo || x > hi):
+			return nil, invalid("parameter $%d = %d is out of range for %s", n, x, b.name)
+		}
+		return strconv.AppendInt(nil, x, 10), nil
+	case *datagatewayv1.QueryParameter_Float64Value:
+		f := v.Float64Value
+		switch {
+		case isBool:
+			return nil, mismatch("a number")
+		case integer:
+			// Against float64(hi)+1: for int8, float64(hi) rounds up to 2^63, which f may
+			// equal and int64 cannot hold.
+			switch {
+			case f != math.Trunc(f): // NaN too
+				return nil, invalid("parameter $%d = %g is not a whole number, but the statement's $%d has type %s", n, f, n, b.name)
+			case f < float64(lo) || f >= float64(hi)+1:
+				return nil, invalid("parameter $%d = %g is out of range for %s", n, f, b.name)
+			}
+			return strconv.AppendInt(nil, int64(f), 10), nil
+		case math.IsNaN(f):
+			return []byte("NaN"), nil
+		case math.IsInf(f, 1):
+			return []byte("Infinity"), nil
+		case math.IsInf(f, -1):
+			return []byte("-Infinity"), nil
+		}
+		return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+	case *datagatewayv1.QueryParameter_BoolValue:
+		if numeric {
+			return nil, mismatch("a bool")
+		}
+		return []byte(strconv.FormatBool(v.BoolValue)), nil
+	}
+	return nil, invalid("parameter $%d has a kind of value this version does not know", n)
+}
+
+// pgIntRange is the range of an integer kind; ok is false for other kinds.
+func pgIntRange(k pgKind) (lo, hi int64, ok bool) {
+	switch k {
+	case pgInt2:
+		return math.MinInt16, math.MaxInt16, true
+	case pgInt4:
+		return math.MinInt32, math.MaxInt32, true
+	case pgInt8:
+		return math.MinInt64, math.MaxInt64, true
+	case pgOID:
+		return 0, math.MaxUint32, true
+	}
+	return 0, 0, false
+}
+
 func cmp0(v, def int32) int32 {
 	if v == 0 {
 		return def
@@ -219,8 +332,9 @@ func cmp0(v, def int32) int32 {
 	return v
 }
 
-// queryPostgres runs statement in a read-only transaction on a connection of its own.
-func queryPostgres(ctx context.Context, p *datagatewayv1.PostgresParams, cred *datagatewayv1.Credentials, statement string, lim Limits, send Send) error {
+// queryPostgres runs statement with params bound to $1…$n in a read-only transaction on
+// a connection of its own.
+func queryPostgres(ctx context.Context, p *datagatewayv1.PostgresParams, cred *datagatewayv1.Credentials, statement string, params []*datagatewayv1.QueryParameter, lim Limits, send Send) error {
 	start := time.Now()
 	if strings.TrimSpace(statement) == "" {
 		return invalid("the statement is empty")
@@ -249,8 +363,12 @@ func queryPostgres(ctx context.Context, p *datagatewayv1.PostgresParams, cred *d
 	if err != nil {
 		return pgQueryError(qctx, lim, err)
 	}
-	if len(sd.ParamOIDs) > 0 {
-		return invalid("the statement has parameters ($1…), which a query cannot bind")
+	if len(sd.ParamOIDs) != len(params) {
+		return placeholderMismatch(len(sd.ParamOIDs), len(params))
+	}
+	values, err := pgParamValues(params, sd.ParamOIDs)
+	if err != nil {
+		return err
 	}
 	cols, kinds, formats, err := describePostgres(qctx, pc, sd.Fields)
 	if err != nil {
@@ -260,7 +378,9 @@ func queryPostgres(ctx context.Context, p *datagatewayv1.PostgresParams, cred *d
 		return err
 	}
 
-	rr := pc.ExecStatement(qctx, sd, nil, nil, formats)
+	// Values travel in text format (a nil paramFormats), apart from the statement: the
+	// server parses each as a literal of its parameter's type, so none can be read as SQL.
+	rr := pc.ExecStatement(qctx, sd, values, nil, formats)
 	b := newBatch(columnTypes(cols), lim.BatchRows)
 	var rows int64
 	truncated := false

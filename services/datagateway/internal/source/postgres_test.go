@@ -314,7 +314,7 @@ func TestPostgresCancelStopsTheStatementAtTheSource(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Query(ctx, src, "SELECT pg_sleep(60) /* "+marker+" */", limits(10), Options{},
+		done <- Query(ctx, src, "SELECT pg_sleep(60) /* "+marker+" */", nil, limits(10), Options{},
 			func(*datagatewayv1.QueryResponse) error { return nil })
 	}()
 	waitStatement(t, conn, marker, true)
@@ -337,7 +337,7 @@ func TestPostgresConsumerErrorStopsTheStatementAtTheSource(t *testing.T) {
 	errGone := errors.New("consumer went away")
 	batches := 0
 	err := Query(context.Background(), src, "SELECT generate_series(1, 100000000) AS g /* "+marker+" */",
-		limits(100), Options{}, func(m *datagatewayv1.QueryResponse) error {
+		nil, limits(100), Options{}, func(m *datagatewayv1.QueryResponse) error {
 			if m.GetBatch() != nil {
 				batches++
 				if batches == 2 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -36,16 +37,20 @@ type Options struct {
 // error from it stops the query and is returned by Query.
 type Send func(*datagatewayv1.QueryResponse) error
 
-// Query runs statement against src and sends the header, then batches of at most
-// lim.BatchRows rows, then the stats. A cancelled ctx cancels the statement at the
-// source. Errors the source reports are *Error.
+// Query runs statement against src with params bound to its placeholders and sends the
+// header, then batches of at most lim.BatchRows rows, then the stats. A cancelled ctx
+// cancels the statement at the source. Errors the source reports are *Error.
+//
+// Parameters are values sent apart from the statement's text (PostgreSQL's `$n`, MySQL's
+// `?`), never spliced into it, so no value can change what the statement does; there
+// must be exactly one per placeholder. http sources take none.
 //
 // SQL runs in a read-only transaction on a connection of its own, one statement at a
 // time; the row limit stops the statement at the source rather than draining it. How
 // each source type travels is the table in batch.go. A cancelled ctx makes Query return
 // ctx.Err(); the time limit running out is an *Error with ReasonTimeout; an error from
 // send is returned as is.
-func Query(ctx context.Context, src *datagatewayv1.Source, statement string, lim Limits, opts Options, send Send) error {
+func Query(ctx context.Context, src *datagatewayv1.Source, statement string, params []*datagatewayv1.QueryParameter, lim Limits, opts Options, send Send) error {
 	if err := lim.validate(); err != nil {
 		return err
 	}
@@ -54,10 +59,13 @@ func Query(ctx context.Context, src *datagatewayv1.Source, statement string, lim
 	}
 	switch p := src.GetParams().(type) {
 	case *datagatewayv1.Source_Postgres:
-		return queryPostgres(ctx, p.Postgres, src.GetCredentials(), statement, lim, send)
+		return queryPostgres(ctx, p.Postgres, src.GetCredentials(), statement, params, lim, send)
 	case *datagatewayv1.Source_Mysql:
-		return queryMysql(ctx, p.Mysql, src.GetCredentials(), statement, lim, send)
+		return queryMysql(ctx, p.Mysql, src.GetCredentials(), statement, params, lim, send)
 	case *datagatewayv1.Source_Http:
+		if len(params) > 0 {
+			return invalid("http connections take no parameters")
+		}
 		return queryHTTP(ctx, p.Http, src.GetCredentials(), statement, lim, opts, send)
 	}
 	return invalid("the connection has no source parameters")
@@ -108,6 +116,24 @@ func testErrorMessage(ctx context.Context, err error) string {
 		return "the test did not finish within its deadline"
 	}
 	return "the test failed"
+}
+
+// placeholderMismatch refuses parameters that do not match the statement's placeholders
+// one for one.
+func placeholderMismatch(placeholders, params int) *Error {
+	verb := "were"
+	if params == 1 {
+		verb = "was"
+	}
+	return invalid("the statement has %s but %s %s given", plural(placeholders, "placeholder"), plural(params, "parameter"), verb)
+}
+
+// plural is "1 placeholder", "2 placeholders".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // validate checks the limits every query needs.

@@ -62,12 +62,12 @@ func BenchmarkQuery1MRows(b *testing.B) {
 
 	run("agent", func() (int64, error) {
 		var c rowCounter
-		_, err := hub.Query(ctx, "acme", "default", src, statement, lim, c.send)
+		_, err := hub.Query(ctx, "acme", "default", src, statement, nil, lim, c.send)
 		return c.rows, err
 	})
 	run("direct", func() (int64, error) {
 		var c rowCounter
-		err := source.Query(ctx, src, statement, lim, source.Options{}, c.send)
+		err := source.Query(ctx, src, statement, nil, lim, source.Options{}, c.send)
 		return c.rows, err
 	})
 	conn, err := pgx.Connect(ctx, url)

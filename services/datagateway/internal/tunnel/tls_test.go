@@ -141,7 +141,7 @@ func TestAnAgentConnectsOverTLSTrustingItsCAFile(t *testing.T) {
 			waitFor(t, "the agent connected over TLS", func() bool { return agents.connected(name) })
 
 			var r result
-			served, err := hub.Query(t.Context(), "acme", "tls-"+tc.name, src, "SELECT id, name, amount FROM t ORDER BY id", limits(1000), r.send)
+			served, err := hub.Query(t.Context(), "acme", "tls-"+tc.name, src, "SELECT id, name, amount FROM t ORDER BY id", nil, limits(1000), r.send)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
@@ -155,10 +156,11 @@ func (h *Hub) Server() datagatewayv1.AgentTunnelServiceServer { return &tunnelSe
 // UNAVAILABLE AGENT_UNAVAILABLE status for the caller.
 var ErrNoAgent = errors.New("no agent of the pool is connected to this replica")
 
-// Query runs statement on a connected agent of the tenant's pool and sends its result
-// through send. It returns the agent that ran it. No connected agent (ErrNoAgent), or an
-// agent that goes away mid-query, is UNAVAILABLE with reason AGENT_UNAVAILABLE.
-func (h *Hub) Query(ctx context.Context, tenant, pool string, src *datagatewayv1.Source, statement string, lim source.Limits, send source.Send) (agent string, err error) {
+// Query runs statement with params on a connected agent of the tenant's pool and sends
+// its result through send. It returns the agent that ran it. No connected agent
+// (ErrNoAgent), or an agent that goes away mid-query, is UNAVAILABLE with reason
+// AGENT_UNAVAILABLE.
+func (h *Hub) Query(ctx context.Context, tenant, pool string, src *datagatewayv1.Source, statement string, params []*datagatewayv1.QueryParameter, lim source.Limits, send source.Send) (agent string, err error) {
 	batchRows := lim.BatchRows
 	if batchRows <= 0 {
 		batchRows = h.opts.BatchRows
@@ -166,9 +168,16 @@ func (h *Hub) Query(ctx context.Context, tenant, pool string, src *datagatewayv1
 	run := &datagatewayv1.RunQuery{
 		Source:        src,
 		Statement:     statement,
+		Parameters:    params,
 		RowLimit:      lim.RowLimit,
 		InitialCredit: int32(h.opts.InitialCredit),
 		BatchRows:     int32(batchRows),
+	}
+	// The agent receives at most gRPC's default 4 MiB in one message; a larger RunQuery
+	// would break its stream, and every query on it, rather than fail this one.
+	if n := proto.Size(run); n > MaxMessageBytes {
+		return "", apierr.New(codes.InvalidArgument, errorsv1.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+			fmt.Sprintf("the statement and its parameters take %d bytes, more than the %d an agent accepts", n, MaxMessageBytes))
 	}
 	if lim.Timeout > 0 {
 		run.Timeout = durationpb.New(lim.Timeout)

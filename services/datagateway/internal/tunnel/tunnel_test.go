@@ -64,7 +64,7 @@ func (g *gated) waitFirst(t testing.TB) {
 func queryAsync(ctx context.Context, hub *tunnel.Hub, tenant, pool string, src *datagatewayv1.Source, statement string, batchRows int, send func(*datagatewayv1.QueryResponse) error) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
-		_, err := hub.Query(ctx, tenant, pool, src, statement, limits(batchRows), send)
+		_, err := hub.Query(ctx, tenant, pool, src, statement, nil, limits(batchRows), send)
 		errc <- err
 	}()
 	return errc
@@ -106,7 +106,7 @@ func TestQueryStreamsTheWholeResultThroughAnAgent(t *testing.T) {
 	waitFor(t, "the agent connected", func() bool { return agents.connected(name) })
 
 	var r result
-	served, err := hub.Query(context.Background(), "acme", "default", src, "SELECT id, name, amount FROM t ORDER BY id", limits(1000), r.send)
+	served, err := hub.Query(context.Background(), "acme", "default", src, "SELECT id, name, amount FROM t ORDER BY id", nil, limits(1000), r.send)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestQueriesShareOneStream(t *testing.T) {
 	errs := make([]error, len(results))
 	for i := range results {
 		wg.Go(func() {
-			_, errs[i] = hub.Query(context.Background(), "acme", "default", src, "SELECT * FROM t ORDER BY id", limits(300), results[i].send)
+			_, errs[i] = hub.Query(context.Background(), "acme", "default", src, "SELECT * FROM t ORDER BY id", nil, limits(300), results[i].send)
 		})
 	}
 	wg.Wait()
@@ -219,7 +219,7 @@ func TestAnAgentKilledMidQueryFailsTheQueryAndTheRetrySucceedsOnAnother(t *testi
 	waitFor(t, "agent a recorded disconnected", func() bool { return !agents.connected(nameA) })
 
 	var r result
-	served, err := hub.Query(ctx, "acme", "default", src, "SELECT * FROM t ORDER BY id", limits(500), r.send)
+	served, err := hub.Query(ctx, "acme", "default", src, "SELECT * FROM t ORDER BY id", nil, limits(500), r.send)
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
@@ -256,14 +256,14 @@ func TestANetworkCutIsDetectedWithinTheHeartbeatTimeout(t *testing.T) {
 	t.Logf("the cut was detected after %s (heartbeat timeout %s)", time.Since(cut).Round(time.Millisecond), timeout)
 
 	// With no agent left, a query fails at once instead of waiting for the dead one.
-	_, err = hub.Query(ctx, "acme", "default", src, "SELECT * FROM t", limits(500), (&result{}).send)
+	_, err = hub.Query(ctx, "acme", "default", src, "SELECT * FROM t", nil, limits(500), (&result{}).send)
 	wantAgentUnavailable(t, err, `"default"`)
 
 	credB, nameB := agents.credential("acme", "default", "b")
 	startAgent(t, logs, agentOptions{server: hub.addr, credential: credB, name: nameB})
 	waitFor(t, "agent b connected", func() bool { return agents.connected(nameB) })
 	var r result
-	served, err := hub.Query(ctx, "acme", "default", src, "SELECT * FROM t ORDER BY id", limits(5000), r.send)
+	served, err := hub.Query(ctx, "acme", "default", src, "SELECT * FROM t ORDER BY id", nil, limits(5000), r.send)
 	if err != nil || served != nameB {
 		t.Fatalf("after the cut: served by %q, err %v; want %s", served, err, nameB)
 	}
@@ -364,7 +364,7 @@ func TestCancellingTheCallCancelsTheQueryAtTheSource(t *testing.T) {
 
 	// The stream is still good.
 	var r result
-	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", limits(100), r.send); err != nil {
+	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", nil, limits(100), r.send); err != nil {
 		t.Fatal(err)
 	}
 	r.checkFull(t, 1)
@@ -404,7 +404,7 @@ func TestAnAgentsErrorReachesTheCaller(t *testing.T) {
 				lim.Timeout = tc.timeout
 			}
 			var r result
-			_, err := hub.Query(t.Context(), "acme", "default", src, tc.statement, lim, r.send)
+			_, err := hub.Query(t.Context(), "acme", "default", src, tc.statement, nil, lim, r.send)
 			if status.Code(err) != tc.code || apierr.Reason(err) != tc.reason {
 				t.Fatalf("err = %v (reason %q), want %s %s", err, apierr.Reason(err), tc.code, tc.reason)
 			}
@@ -418,7 +418,7 @@ func TestAnAgentsErrorReachesTheCaller(t *testing.T) {
 	}
 	// Failures end their query, not the stream.
 	var r result
-	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t ORDER BY id", limits(1000), r.send); err != nil {
+	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t ORDER BY id", nil, limits(1000), r.send); err != nil {
 		t.Fatal(err)
 	}
 	r.checkFull(t, 5_000)
@@ -440,14 +440,14 @@ func TestAnAgentServesOnlyItsOwnTenantAndPool(t *testing.T) {
 		{"the same tenant, another pool", "acme", "eu"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := hub.Query(t.Context(), tc.tenant, tc.pool, src, "SELECT * FROM t", limits(100), (&result{}).send)
+			_, err := hub.Query(t.Context(), tc.tenant, tc.pool, src, "SELECT * FROM t", nil, limits(100), (&result{}).send)
 			wantAgentUnavailable(t, err, `"`+tc.pool+`"`)
 			_, err = hub.Test(t.Context(), tc.tenant, tc.pool, src)
 			wantAgentUnavailable(t, err)
 		})
 	}
 	var r result
-	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", limits(100), r.send); err != nil {
+	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", nil, limits(100), r.send); err != nil {
 		t.Fatal(err)
 	}
 	r.checkFull(t, 10)
@@ -457,7 +457,7 @@ func TestNoConnectedAgentIsUnavailableNamingThePool(t *testing.T) {
 	t.Parallel()
 	logs := newLogSink(t)
 	hub := startHub(t, newMemAgents(), logs, hubOptions{})
-	_, err := hub.Query(t.Context(), "acme", "reporting", &datagatewayv1.Source{}, "SELECT 1", limits(100), (&result{}).send)
+	_, err := hub.Query(t.Context(), "acme", "reporting", &datagatewayv1.Source{}, "SELECT 1", nil, limits(100), (&result{}).send)
 	wantAgentUnavailable(t, err, `"reporting"`)
 	if !errors.Is(err, tunnel.ErrNoAgent) {
 		t.Fatalf("err = %v, want ErrNoAgent, which lets the API forward the call", err)
@@ -500,7 +500,7 @@ func TestARevokedAgentIsCutAndStops(t *testing.T) {
 				t.Fatalf("agent.Run = %v, want ErrCredentialRejected naming %s", err, name)
 			}
 			waitFor(t, "the agent recorded disconnected", func() bool { return !agents.connected(name) })
-			_, err = hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", limits(100), (&result{}).send)
+			_, err = hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", nil, limits(100), (&result{}).send)
 			wantAgentUnavailable(t, err)
 			checkNoSecrets(t, logs, cred, passwordMarker)
 		})
@@ -546,7 +546,7 @@ func TestAnAgentEnrollsOnceAndReusesItsCredentialFile(t *testing.T) {
 		t.Fatalf("%d enrollments, want 1", n)
 	}
 	var r result
-	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", limits(100), r.send); err != nil {
+	if _, err := hub.Query(t.Context(), "acme", "default", src, "SELECT * FROM t", nil, limits(100), r.send); err != nil {
 		t.Fatal(err)
 	}
 	r.checkFull(t, 10)
@@ -587,7 +587,7 @@ func TestAnAgentReconnectsAfterTheHubRestarts(t *testing.T) {
 	var r *result
 	waitFor(t, "a query served by the reconnected agent", func() bool {
 		r = &result{}
-		served, err := h2.Query(t.Context(), "acme", "default", src, "SELECT * FROM t ORDER BY id", limits(100), r.send)
+		served, err := h2.Query(t.Context(), "acme", "default", src, "SELECT * FROM t ORDER BY id", nil, limits(100), r.send)
 		if err != nil && apierr.Reason(err) != "AGENT_UNAVAILABLE" {
 			t.Fatalf("query on the new hub: %v", err)
 		}
@@ -720,7 +720,7 @@ func TestDrainLetsQueriesInFlightFinishThenEndsTheStreams(t *testing.T) {
 
 	hub.Drain()
 	waitFor(t, "the idle agent's stream ended", func() bool { return !agents.connected(nameB) })
-	_, err := hub.Query(ctx, "acme", "default", src, "SELECT * FROM t", limits(500), (&result{}).send)
+	_, err := hub.Query(ctx, "acme", "default", src, "SELECT * FROM t", nil, limits(500), (&result{}).send)
 	wantAgentUnavailable(t, err)
 
 	close(g.allow)
