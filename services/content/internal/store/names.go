@@ -85,3 +85,6 @@ func templateOf(version string) string {
 	}
 	return parts[1]
 }
+
+// ReloadName returns `tenants/{tenant}/apps/{app}/reloads/{id}`.
+func ReloadName(tenant, app, id string) string { return AppName(tenant, app) + "/reloads/" + id }

@@ -1,6 +1,7 @@
 // Package store persists the content service's state: spaces and their members, apps
 // and their immutable revisions, templates and their versions, and rollouts with their
-// per-tenant targets and the lease of the worker driving them. One implementation serves
+// per-tenant targets and the lease of the worker driving them, reloads (a queue that the
+// workers of every replica share) and the model each app serves. One implementation serves
 // PostgreSQL and SQLite through platform/sqlstore; storetest is the conformance suite both
 // pass.
 package store
@@ -23,9 +24,10 @@ var (
 	ErrEtagMismatch = errors.New("etag mismatch")
 	// ErrSpaceNotEmpty: a space still holds apps (deleted ones included, until purged).
 	ErrSpaceNotEmpty = errors.New("space not empty")
-	// ErrStateConflict: a rollout is not in a state the transition starts from.
+	// ErrStateConflict: a rollout or reload is not in a state the transition starts from.
 	ErrStateConflict = errors.New("state conflict")
-	// ErrLeaseLost: another worker holds the rollout's lease now.
+	// ErrLeaseLost: another worker holds the rollout's or reload's lease now, or the reload
+	// is no longer running.
 	ErrLeaseLost = errors.New("lease lost")
 )
 
@@ -79,6 +81,76 @@ type Lease struct {
 	Rollout *contentv1.Rollout
 	Owner   string
 	Until   time.Time
+}
+
+// ReloadKey names one reload: its tenant, app and id.
+type ReloadKey struct {
+	Tenant, App, ID string
+}
+
+// NewReload is what CreateReload queues.
+type NewReload struct {
+	// Variables are the values for this reload over the app's own.
+	Variables map[string]string
+	Creator   string
+	// RequestID, if set, makes a retried create of the same app return the reload the
+	// first one queued.
+	RequestID string
+}
+
+// ReloadLease is a worker's claim on a running reload.
+type ReloadLease struct {
+	Key ReloadKey
+	// Reload is the reload as GetReload reads it once claimed: RUNNING, with its log.
+	Reload *contentv1.Reload
+	Owner  string
+	Until  time.Time
+	// Attempt numbers the run: 1, then one more after each run whose worker vanished.
+	Attempt int
+	// AppRevision is the number of the app revision whose script the reload runs (the
+	// reload's app_revision).
+	AppRevision int64
+}
+
+// ReloadProgress is what a running reload reports when its worker renews the lease.
+type ReloadProgress struct {
+	// Log is appended to the reload's log.
+	Log []*contentv1.ReloadLogLine
+	// Tables, if not nil, replace the tables loaded so far.
+	Tables []*contentv1.ReloadTable
+	// PeakMemoryBytes raises the reload's peak memory (a lower value leaves it).
+	PeakMemoryBytes int64
+}
+
+// ReloadResult is how a reload ended.
+type ReloadResult struct {
+	// State is SUCCEEDED, FAILED or CANCELED.
+	State         contentv1.Reload_State
+	Error         string
+	ErrorPosition *contentv1.ScriptPosition
+	Duration      time.Duration
+	// PeakMemoryBytes raises the reload's peak memory (a lower value leaves it).
+	PeakMemoryBytes int64
+	// Tables, if not nil, replace the tables loaded so far.
+	Tables []*contentv1.ReloadTable
+	// Log is appended to the reload's log.
+	Log []*contentv1.ReloadLogLine
+	// Model is the model the reload built, for SUCCEEDED only: its snapshot key and memory.
+	// FinishReload makes it the app's and sets its tenant, app, reload and load time.
+	Model *AppModel
+}
+
+// AppModel is the model an app serves: where its snapshot is, for every content replica to
+// load.
+type AppModel struct {
+	Tenant, App string
+	// Reload is the id of the reload that built it.
+	Reload string
+	// SnapshotKey is the snapshot's key in the blob store.
+	SnapshotKey string
+	MemoryBytes int64
+	// LoadTime is when it became the app's.
+	LoadTime time.Time
 }
 
 // Store is the content service's persistence. Tenant ids are bare ids; resource ids are
@@ -141,6 +213,41 @@ type Store interface {
 	RenewLease(ctx context.Context, rollout, owner string, until time.Time) error
 	// ReleaseLease gives the lease up.
 	ReleaseLease(ctx context.Context, rollout, owner string) error
+
+	// CreateReload queues a reload of the app at its latest revision, with an id that
+	// begins with now (so ids sort by creation; reloads created in one microsecond sort
+	// by their random rest), and returns it with created true; ErrNotFound if there is no
+	// such app. With a request id the app already used, it returns the reload
+	// that request queued, and created false.
+	CreateReload(ctx context.Context, tenant, app string, r NewReload, now time.Time) (reload *contentv1.Reload, created bool, err error)
+	// GetReload returns a reload with its log.
+	GetReload(ctx context.Context, key ReloadKey) (*contentv1.Reload, error)
+	// ListReloads returns a page of an app's reloads, newest first, without their logs
+	// (AfterID is a reload id; the next page holds older ones); ErrNotFound if there is no
+	// such app.
+	ListReloads(ctx context.Context, tenant, app string, page Page) ([]*contentv1.Reload, error)
+	// CancelReload cancels a QUEUED reload at once (CANCELED, its end time now), and asks
+	// the worker of a RUNNING one to end it as CANCELED (RenewReload tells it); it returns
+	// the reload. ErrStateConflict once the reload has ended.
+	CancelReload(ctx context.Context, key ReloadKey, now time.Time) (*contentv1.Reload, error)
+	// ClaimReload first ends the runs whose lease expired at now: each such reload is
+	// queued again, or, after maxAttempts runs, FAILED ("the reload was interrupted N
+	// times"), or CANCELED if a cancel was asked for. Then it leases to owner, for lease,
+	// the oldest QUEUED reload whose tenant runs fewer than perTenantLimit reloads and whose
+	// app runs none: RUNNING, its start time now. It returns nil when no reload can be
+	// claimed. Concurrent claimers never take one reload twice nor exceed the limit.
+	ClaimReload(ctx context.Context, owner string, lease time.Duration, perTenantLimit, maxAttempts int, now time.Time) (*ReloadLease, error)
+	// RenewReload extends owner's lease of a RUNNING reload to now+lease and records p;
+	// it reports whether a cancel was asked for. ErrLeaseLost if owner no longer holds it.
+	// The log keeps its first 500 lines and its last 500, and says how many it dropped.
+	RenewReload(ctx context.Context, key ReloadKey, owner string, lease time.Duration, p ReloadProgress, now time.Time) (cancelRequested bool, err error)
+	// FinishReload ends owner's RUNNING reload as res says, its end time now, and returns
+	// it. For SUCCEEDED, the same transaction makes res.Model the app's model, so a reload
+	// never reads as succeeded without serving. ErrLeaseLost if owner no longer holds it.
+	FinishReload(ctx context.Context, key ReloadKey, owner string, res ReloadResult, now time.Time) (*contentv1.Reload, error)
+	// GetAppModel returns the model an app serves; ErrNotFound before its first successful
+	// reload.
+	GetAppModel(ctx context.Context, tenant, app string) (*AppModel, error)
 }
 
 // Tx is what a transaction can do. Reads through a Tx lock what they read (for update)

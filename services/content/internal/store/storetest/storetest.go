@@ -6,7 +6,8 @@
 // Tenants, spaces, apps, templates and rollouts are unique per behaviour, and every query
 // is scoped to them, so almost every behaviour stays correct even when newStore hands out
 // one shared store. The exceptions, named where they are: the lease behaviours
-// (ClaimRollout takes the oldest claimable rollout of the whole store) and PurgeDeletedApps
+// (ClaimRollout takes the oldest claimable rollout of the whole store), the reload lease
+// behaviours (ClaimReload likewise takes the oldest queued reload) and PurgeDeletedApps
 // (which purges whatever is due in the whole store; its behaviour uses purge times long
 // before any other behaviour's). There are no exceptions between implementations: a store
 // that needs one must add it here, named and commented.
@@ -51,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"rollouts", rolloutBehaviours},
 		{"targets", targetBehaviours},
 		{"leases", leaseBehaviours},
+		{"reloads", reloadBehaviours},
+		{"reload leases", reloadLeaseBehaviours},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()
