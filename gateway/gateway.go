@@ -140,6 +140,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			contentv1.RegisterAppServiceHandler,
 			contentv1.RegisterTemplateServiceHandler,
 			contentv1.RegisterRolloutServiceHandler,
+			contentv1.RegisterReloadServiceHandler,
+			contentv1.RegisterAppDataServiceHandler,
 		}},
 		// Not AgentTunnelService: agents hold a bidirectional stream, which REST cannot
 		// carry, and authenticate with their own credential at the datagateway's gRPC port.

@@ -1,6 +1,7 @@
 package content_test
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"strings"
@@ -38,8 +39,12 @@ type service struct {
 	apps      contentv1.AppServiceClient
 	templates contentv1.TemplateServiceClient
 	rollouts  contentv1.RolloutServiceClient
+	reloads   contentv1.ReloadServiceClient
+	data      contentv1.AppDataServiceClient
 	// isv is a platform service account with every content scope.
 	isv context.Context
+	// dbURL and snapshotDir are where it keeps its state, for a second replica.
+	dbURL, snapshotDir string
 }
 
 // serviceOptions change how startServiceWith runs content.
@@ -47,6 +52,16 @@ type serviceOptions struct {
 	// tenantAddr is the tenant service rollout filters go to; by default nothing listens
 	// there, as tests that select tenants by explicit lists never ask it.
 	tenantAddr string
+	// datagatewayAddr runs reloads' SQL; by default nothing listens there, and scripts of
+	// inline tables need none.
+	datagatewayAddr string
+	// serviceKey is content's own credential towards the datagateway.
+	serviceKey string
+	// authn, if set, issues and checks credentials instead of a fresh testkit.Principals:
+	// replicas of one test share it.
+	authn *testkit.Principals
+	// dbURL and snapshotDir, if set, are another replica's: the two serve the same apps.
+	dbURL, snapshotDir string
 }
 
 // startService runs a content service for the test, on a database of its own.
@@ -58,9 +73,19 @@ func startServiceWith(t testing.TB, o serviceOptions) *service {
 	if o.tenantAddr == "" {
 		o.tenantAddr = "127.0.0.1:1"
 	}
+	if o.datagatewayAddr == "" {
+		o.datagatewayAddr = "127.0.0.1:1"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: &testkit.Principals{}}
-	dbURL := testkit.PostgresDatabase(t)
+	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: cmp.Or(o.authn, &testkit.Principals{})}
+	dbURL := o.dbURL
+	if dbURL == "" {
+		dbURL = testkit.PostgresDatabase(t)
+	}
+	if o.snapshotDir == "" {
+		o.snapshotDir = t.TempDir()
+	}
+	s.dbURL, s.snapshotDir = dbURL, o.snapshotDir
 	if err := content.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -73,11 +98,19 @@ func startServiceWith(t testing.TB, o serviceOptions) *service {
 			GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 			ShutdownTimeout: 5 * time.Second, ReadyInterval: 50 * time.Millisecond, CredentialCache: 5 * time.Second,
 		},
-		Database:      sqlstore.Config{URL: dbURL, MaxConns: 32},
-		TenantAddr:    o.tenantAddr,
-		PurgeInterval: 50 * time.Millisecond,
-		Now:           s.clock.Now,
-		Authenticator: s.authn,
+		Database:           sqlstore.Config{URL: dbURL, MaxConns: 32},
+		TenantAddr:         o.tenantAddr,
+		DatagatewayAddr:    o.datagatewayAddr,
+		ServiceAPIKey:      o.serviceKey,
+		RedisURL:           testkit.RedisURL(t),
+		SnapshotDir:        o.snapshotDir,
+		ModelMemoryMB:      256,
+		ReloadConcurrency:  4,
+		ReloadTenantLimit:  1,
+		ReloadQueryTimeout: time.Minute,
+		PurgeInterval:      50 * time.Millisecond,
+		Now:                s.clock.Now,
+		Authenticator:      s.authn,
 	}.Complete(ctx, log)
 	if err != nil {
 		t.Fatalf("complete: %v", err)
@@ -110,6 +143,8 @@ func startServiceWith(t testing.TB, o serviceOptions) *service {
 	s.apps = contentv1.NewAppServiceClient(s.conn)
 	s.templates = contentv1.NewTemplateServiceClient(s.conn)
 	s.rollouts = contentv1.NewRolloutServiceClient(s.conn)
+	s.reloads = contentv1.NewReloadServiceClient(s.conn)
+	s.data = contentv1.NewAppDataServiceClient(s.conn)
 	s.isv = s.as(platformAccount("isv", auth.ScopeContentRead, auth.ScopeContentWrite))
 	return s
 }
@@ -166,6 +201,15 @@ func must[T any](t testing.TB) func(v T, err error) T {
 		return v
 	}
 }
+
+// inlineOrders is a load script of one inline table, which reloads without a datagateway.
+const inlineOrders = `Orders:
+LOAD * INLINE [
+order_id, region, amount
+1, EU, 10
+2, EU, 20
+3, US, 5
+];`
 
 // definition is a small valid app definition: a sheet with a KPI and a bar chart.
 func definition(script string) *contentv1.AppDefinition {
@@ -224,7 +268,7 @@ func (s *service) putApp(t testing.TB, tenant, id, space, owner string) string {
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	app := &contentv1.App{
 		Name: store.AppName(tenant, id), Title: "App " + id, Space: space, Owner: owner,
-		Definition: definition("SELECT 1"), State: contentv1.App_STATE_ACTIVE,
+		Definition: definition(inlineOrders), State: contentv1.App_STATE_ACTIVE,
 	}
 	app.CreateTime, app.UpdateTime = timestamppb.New(now), timestamppb.New(now)
 	err := s.store.ReadWriteTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
@@ -236,4 +280,42 @@ func (s *service) putApp(t testing.TB, tenant, id, space, owner string) string {
 		t.Fatalf("put app %s: %v", app.GetName(), err)
 	}
 	return app.GetName()
+}
+
+// reloadAndWait reloads app as the ISV and waits until the reload succeeds; it returns the
+// reload's name.
+func (s *service) reloadAndWait(t testing.TB, app string) string {
+	t.Helper()
+	r, err := s.reloads.CreateReload(s.isv, &contentv1.CreateReloadRequest{Parent: app})
+	if err != nil {
+		t.Fatalf("reload %s: %v", app, err)
+	}
+	got := s.waitReload(t, r.GetReload().GetName())
+	if got.GetState() != contentv1.Reload_STATE_SUCCEEDED {
+		t.Fatalf("reload of %s ended %s: %s", app, got.GetState(), got.GetError())
+	}
+	return got.GetName()
+}
+
+// waitReload waits for a reload to end and returns it.
+func (s *service) waitReload(t testing.TB, name string) *contentv1.Reload {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(s.isv, 60*time.Second)
+	defer cancel()
+	stream, err := s.reloads.WatchReload(ctx, &contentv1.WatchReloadRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *contentv1.Reload
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if last != nil && (last.GetState() == contentv1.Reload_STATE_SUCCEEDED ||
+				last.GetState() == contentv1.Reload_STATE_FAILED || last.GetState() == contentv1.Reload_STATE_CANCELED) {
+				return last
+			}
+			t.Fatalf("watch %s: %v (last seen %v)", name, err, last)
+		}
+		last = resp.GetReload()
+	}
 }

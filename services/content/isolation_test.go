@@ -37,9 +37,11 @@ func TestCrossTenantIsolation(t *testing.T) {
 		s.grant(t, published, userName(tenant, "dana"), contentv1.SpaceRole_SPACE_ROLE_FACILITATOR)
 		_ = must[*contentv1.CreateAppResponse](t)(s.apps.CreateApp(s.isv, &contentv1.CreateAppRequest{
 			Parent: store.TenantName(tenant), AppId: "dashboard",
-			App: &contentv1.App{Title: "Dashboard of " + tenant, Space: sales, Definition: definition("SELECT 1")},
+			App: &contentv1.App{Title: "Dashboard of " + tenant, Space: sales, Definition: definition(inlineOrders)},
 		}))
 	}
+	// The victim's app has data, and a reload to ask about.
+	victimReload := s.reloadAndWait(t, store.AppName(victim, "dashboard"))
 	// The victim's resources, and made-up ones of the victim's tenant that do not exist.
 	real := isolationNames{
 		sales:     store.SpaceName(victim, "sales"),
@@ -47,6 +49,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 		app:       store.AppName(victim, "dashboard"),
 		member:    store.SpaceMemberName(victim, "sales", store.MemberID(userName(victim, "dana"))),
 		revision:  store.AppRevisionName(victim, "dashboard", 1),
+		reload:    victimReload,
 	}
 	ghost := isolationNames{
 		sales:     store.SpaceName(victim, "nosuch"),
@@ -54,6 +57,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 		app:       store.AppName(victim, "nosuch"),
 		member:    store.SpaceMemberName(victim, "nosuch", "u-nobody"),
 		revision:  store.AppRevisionName(victim, "nosuch", 1),
+		reload:    store.AppName(victim, "nosuch") + "/reloads/r1",
 	}
 	own := struct{ sales, published, app string }{
 		store.SpaceName(intruder, "sales"), store.SpaceName(intruder, "published"), store.AppName(intruder, "dashboard"),
@@ -145,6 +149,54 @@ func TestCrossTenantIsolation(t *testing.T) {
 		{"PublishApp of its own app into the victim's space", func(ctx context.Context, n isolationNames) error {
 			return ignore(s.apps.PublishApp(ctx, &contentv1.PublishAppRequest{Name: own.app, TargetSpace: n.published}))
 		}},
+		{"CreateReload", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.reloads.CreateReload(ctx, &contentv1.CreateReloadRequest{Parent: n.app}))
+		}},
+		{"GetReload", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.reloads.GetReload(ctx, &contentv1.GetReloadRequest{Name: n.reload}))
+		}},
+		{"ListReloads", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.reloads.ListReloads(ctx, &contentv1.ListReloadsRequest{Parent: n.app}))
+		}},
+		{"CancelReload", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.reloads.CancelReload(ctx, &contentv1.CancelReloadRequest{Name: n.reload}))
+		}},
+		{"WatchReload", func(ctx context.Context, n isolationNames) error {
+			stream, err := s.reloads.WatchReload(ctx, &contentv1.WatchReloadRequest{Name: n.reload})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}},
+		{"GetChartData", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.GetChartData(ctx, &contentv1.GetChartDataRequest{App: n.app, Hypercube: sumBy("region")}))
+		}},
+		{"GetChartData with the intruder's own selections", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.GetChartData(ctx, &contentv1.GetChartDataRequest{App: n.app, Hypercube: sumBy("region"),
+				Selections: &contentv1.SelectionSet{Fields: []*contentv1.FieldSelection{{Field: "region", Values: []string{"EU"}}}}}))
+		}},
+		{"GetFieldValues", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.GetFieldValues(ctx, &contentv1.GetFieldValuesRequest{App: n.app, Field: "region"}))
+		}},
+		{"GetDataModel", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.GetDataModel(ctx, &contentv1.GetDataModelRequest{App: n.app}))
+		}},
+		{"GetSelections", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.GetSelections(ctx, &contentv1.GetSelectionsRequest{App: n.app}))
+		}},
+		{"Select", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.Select(ctx, &contentv1.SelectRequest{App: n.app, Field: "region", Values: []string{"EU"}}))
+		}},
+		{"ClearSelections", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.ClearSelections(ctx, &contentv1.ClearSelectionsRequest{App: n.app}))
+		}},
+		{"BackSelections", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.BackSelections(ctx, &contentv1.BackSelectionsRequest{App: n.app}))
+		}},
+		{"ForwardSelections", func(ctx context.Context, n isolationNames) error {
+			return ignore(s.data.ForwardSelections(ctx, &contentv1.ForwardSelectionsRequest{App: n.app}))
+		}},
 	}
 
 	intruders := map[string]*auth.Principal{
@@ -205,13 +257,13 @@ func TestCrossTenantIsolation(t *testing.T) {
 }
 
 // isolationNames are the resources of the victim's tenant that the intruder names.
-type isolationNames struct{ sales, published, app, member, revision string }
+type isolationNames struct{ sales, published, app, member, revision, reload string }
 
 // neutral is an error's code, reason and message with the resource names of n in it
 // replaced, to compare the answers about two sets of resources.
 func neutral(err error, n isolationNames) string {
 	msg := status.Convert(err).Message()
-	for _, name := range []string{n.revision, n.member, n.app, n.published, n.sales} {
+	for _, name := range []string{n.reload, n.revision, n.member, n.app, n.published, n.sales} {
 		msg = strings.ReplaceAll(msg, name, "<name>")
 	}
 	return status.Code(err).String() + " " + apierr.Reason(err) + " " + msg

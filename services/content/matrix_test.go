@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
+	"github.com/oriel-dev/oriel/platform/apierr"
 	"github.com/oriel-dev/oriel/platform/auth"
 	"github.com/oriel-dev/oriel/platform/testkit"
 	"github.com/oriel-dev/oriel/services/content/internal/authz"
@@ -40,6 +41,9 @@ type cell struct {
 
 	// Platform: a template with a version, and a rollout that has ended or one still running.
 	template, version, ended, running string
+
+	// reload is a succeeded reload of othersApp.
+	reload string
 }
 
 // callerFor is the principal of a column of the matrix, in tenant.
@@ -228,6 +232,12 @@ func endedRollout(t *testing.T, c *cell) { c.withEndedRollout(t) }
 
 func runningRollout(t *testing.T, c *cell) { c.withRunningRollout(t) }
 
+// loadedApps makes the content and reloads another's app, so its data can be read.
+func loadedApps(t *testing.T, c *cell) {
+	c.withContent(t)
+	c.reload = c.s.reloadAndWait(t, c.othersApp)
+}
+
 func ignore[T any](_ T, err error) error { return err }
 
 // matrixCalls are the calls of every row of the matrix, by row key.
@@ -382,6 +392,76 @@ var matrixCalls = map[string]matrixCall{
 		_, err = stream.Recv()
 		return err
 	}},
+}
+
+// viewData calls an AppDataService RPC about othersApp, which has data.
+func viewData(call func(c *cell, data contentv1.AppDataServiceClient) error) matrixCall {
+	return matrixCall{loadedApps, func(c *cell) error { return call(c, c.s.data) }}
+}
+
+// The rows of ReloadService and AppDataService.
+func init() {
+	more := map[string]matrixCall{
+		"CreateReload/own app": {spacesAndApps, func(c *cell) error {
+			return ignore(c.s.reloads.CreateReload(c.ctx, &contentv1.CreateReloadRequest{Parent: c.ownApp}))
+		}},
+		"CreateReload/another's app": {spacesAndApps, func(c *cell) error {
+			return ignore(c.s.reloads.CreateReload(c.ctx, &contentv1.CreateReloadRequest{Parent: c.othersApp}))
+		}},
+		"GetReload": {loadedApps, func(c *cell) error {
+			return ignore(c.s.reloads.GetReload(c.ctx, &contentv1.GetReloadRequest{Name: c.reload}))
+		}},
+		"ListReloads": {loadedApps, func(c *cell) error {
+			return ignore(c.s.reloads.ListReloads(c.ctx, &contentv1.ListReloadsRequest{Parent: c.othersApp}))
+		}},
+		// The reload has ended, so a caller allowed to cancel it is told RELOAD_STATE: that
+		// answer comes only after authorization, and the matrix counts it as allowed.
+		"CancelReload/another's app": {loadedApps, func(c *cell) error {
+			_, err := c.s.reloads.CancelReload(c.ctx, &contentv1.CancelReloadRequest{Name: c.reload})
+			if apierr.Reason(err) == "RELOAD_STATE" {
+				return nil
+			}
+			return err
+		}},
+		"WatchReload": {loadedApps, func(c *cell) error {
+			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+			defer cancel()
+			stream, err := c.s.reloads.WatchReload(ctx, &contentv1.WatchReloadRequest{Name: c.reload})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}},
+		"GetChartData": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.GetChartData(c.ctx, &contentv1.GetChartDataRequest{App: c.othersApp,
+				Chart: &contentv1.ChartRef{Sheet: "overview", Chart: "by-region"}}))
+		}),
+		"GetFieldValues": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.GetFieldValues(c.ctx, &contentv1.GetFieldValuesRequest{App: c.othersApp, Field: "region"}))
+		}),
+		"GetDataModel": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.GetDataModel(c.ctx, &contentv1.GetDataModelRequest{App: c.othersApp}))
+		}),
+		"GetSelections": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.GetSelections(c.ctx, &contentv1.GetSelectionsRequest{App: c.othersApp}))
+		}),
+		"Select": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.Select(c.ctx, &contentv1.SelectRequest{App: c.othersApp, Field: "region", Values: []string{"EU"}}))
+		}),
+		"ClearSelections": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.ClearSelections(c.ctx, &contentv1.ClearSelectionsRequest{App: c.othersApp}))
+		}),
+		"BackSelections": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.BackSelections(c.ctx, &contentv1.BackSelectionsRequest{App: c.othersApp}))
+		}),
+		"ForwardSelections": viewData(func(c *cell, d contentv1.AppDataServiceClient) error {
+			return ignore(d.ForwardSelections(c.ctx, &contentv1.ForwardSelectionsRequest{App: c.othersApp}))
+		}),
+	}
+	for k, v := range more {
+		matrixCalls[k] = v
+	}
 }
 
 func updateTitle(c *cell, app string) error {

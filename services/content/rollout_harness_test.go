@@ -16,11 +16,9 @@ import (
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/auth"
-	"github.com/oriel-dev/oriel/platform/logging"
 	"github.com/oriel-dev/oriel/platform/server"
 	"github.com/oriel-dev/oriel/platform/sqlstore"
 	"github.com/oriel-dev/oriel/platform/testkit"
-	"github.com/oriel-dev/oriel/services/content"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 	"github.com/oriel-dev/oriel/services/tenant"
 )
@@ -116,68 +114,14 @@ func (ts *tenantService) deactivateTenant(t testing.TB, id string) {
 // startWithTenants runs a content service as startService does, but whose rollout filters
 // go to a real tenant service, and returns both. The tenant service's admin key is a
 // platform admin in content too, so a filter is evaluated with a credential both accept.
-//
-// It repeats startService's setup because that one points content at no tenant service.
 func startWithTenants(t testing.TB) (*service, *tenantService) {
 	t.Helper()
 	ts := startTenantService(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{clock: &testkit.Clock{}, logs: &testkit.LogBuffer{}, authn: &testkit.Principals{}}
-	s.authn.Register(ts.adminKey, &auth.Principal{
+	authn := &testkit.Principals{}
+	authn.Register(ts.adminKey, &auth.Principal{
 		Kind: auth.KindServiceAccount, ID: auth.BootstrapPrincipalID, Credential: auth.BootstrapPrincipalID, Scopes: auth.AllScopes,
 	})
-	dbURL := testkit.PostgresDatabase(t)
-	if err := content.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	log, err := logging.New(s.logs, "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.srv, err = content.Config{
-		Server: server.Config{
-			GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			ShutdownTimeout: 5 * time.Second, ReadyInterval: 50 * time.Millisecond, CredentialCache: 5 * time.Second,
-		},
-		Database:      sqlstore.Config{URL: dbURL, MaxConns: 32},
-		TenantAddr:    ts.srv.GRPCAddr(),
-		PurgeInterval: 50 * time.Millisecond,
-		Now:           s.clock.Now,
-		Authenticator: s.authn,
-	}.Complete(ctx, log)
-	if err != nil {
-		t.Fatalf("complete: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service stopped with: %v", err)
-		}
-	})
-	select {
-	case <-s.srv.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("content not ready after 10s")
-	}
-	db, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{Schema: content.Name, MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	s.store = store.SQL(db)
-	s.conn, err = grpc.NewClient(s.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.conn.Close() })
-	s.spaces = contentv1.NewSpaceServiceClient(s.conn)
-	s.apps = contentv1.NewAppServiceClient(s.conn)
-	s.templates = contentv1.NewTemplateServiceClient(s.conn)
-	s.rollouts = contentv1.NewRolloutServiceClient(s.conn)
-	s.isv = s.as(platformAccount("isv", auth.ScopeContentRead, auth.ScopeContentWrite))
-	return s, ts
+	return startServiceWith(t, serviceOptions{tenantAddr: ts.srv.GRPCAddr(), authn: authn}), ts
 }
 
 // templateDefinition is definition(script) as a template version holds it: without

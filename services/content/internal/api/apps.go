@@ -43,7 +43,7 @@ func (a access) sees(app *contentv1.App) bool {
 
 // visibleApp reads the app name, which the caller must be able to see (NOT_FOUND
 // otherwise), with the caller's access to its tenant.
-func (s AppServer) visibleApp(ctx context.Context, name string) (*contentv1.App, access, error) {
+func (s *Server) visibleApp(ctx context.Context, name string) (*contentv1.App, access, error) {
 	ids := segments(name)
 	a, err := s.access(ctx, ids["tenants"])
 	if err != nil {

@@ -11,11 +11,14 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
 	"github.com/oriel-dev/oriel/platform/auth"
 	"github.com/oriel-dev/oriel/services/content/internal/authz"
+	"github.com/oriel-dev/oriel/services/content/internal/models"
+	"github.com/oriel-dev/oriel/services/content/internal/selection"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
@@ -24,18 +27,31 @@ type Options struct {
 	Store store.Store
 	// Tenants evaluates rollout tenant filters, with the caller's own credential.
 	Tenants tenantv1.TenantServiceClient
-	Log     *slog.Logger
+	// Models are the app models this replica serves; Selections the sessions' selections.
+	Models     *models.Cache
+	Selections selection.Store
+	// Reloads hears of each reload queued, to start it without waiting for its poll.
+	Reloads interface{ Notify() }
+	// Datagateway runs live charts' queries with Credential, content's own key.
+	Datagateway datagatewayv1.ConnectionServiceClient
+	Credential  string
+	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Server holds what every content service implementation shares. The services embed it:
-// SpaceServer, AppServer, TemplateServer, RolloutServer.
+// SpaceServer, AppServer, TemplateServer, RolloutServer, ReloadServer, AppDataServer.
 type Server struct {
-	store   store.Store
-	tenants tenantv1.TenantServiceClient
-	log     *slog.Logger
-	now     func() time.Time
+	store       store.Store
+	tenants     tenantv1.TenantServiceClient
+	models      *models.Cache
+	selections  selection.Store
+	reloads     interface{ Notify() }
+	datagateway datagatewayv1.ConnectionServiceClient
+	credential  string
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // New returns the server.
@@ -43,7 +59,8 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Server{store: o.Store, tenants: o.Tenants, log: o.Log, now: o.Now}
+	return &Server{store: o.Store, tenants: o.Tenants, models: o.Models, selections: o.Selections,
+		reloads: o.Reloads, datagateway: o.Datagateway, credential: o.Credential, log: o.Log, now: o.Now}
 }
 
 // clock is the time at the precision the stores keep.

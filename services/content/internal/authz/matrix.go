@@ -140,6 +140,22 @@ var matrix = []Row{
 	row("RolloutService", "CancelRollout", "", "✓ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗"),
 	row("RolloutService", "RollbackRollout", "", "✓ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗"),
 	row("RolloutService", "WatchRollout", "", "✓ ✓ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗ ✗"),
+
+	row("ReloadService", "CreateReload", "own app", "✓ ✗ ✓ ✗ ✓ ✓ ✓ ✓ ✗ — ✗ — —"),
+	row("ReloadService", "CreateReload", "another's app", "✓ ✗ ✓ ✗ ✓ ✓ ✓ ✗ ✗ — ✗ — —"),
+	row("ReloadService", "GetReload", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("ReloadService", "ListReloads", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("ReloadService", "CancelReload", "another's app", "✓ ✗ ✓ ✗ ✓ ✓ ✓ ✗ ✗ — ✗ — —"),
+	row("ReloadService", "WatchReload", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+
+	row("AppDataService", "GetChartData", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "GetFieldValues", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "GetDataModel", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "GetSelections", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "Select", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "ClearSelections", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "BackSelections", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
+	row("AppDataService", "ForwardSelections", "", "✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ ✓ — ✓ — —"),
 }
 
 // row parses a row's cells from their symbols, so the matrix above reads like the table.
@@ -163,8 +179,8 @@ func row(service, method, variant, cells string) Row {
 	return r
 }
 
-// Matrix returns every row: each RPC of SpaceService, AppService, TemplateService and
-// RolloutService, with its variants.
+// Matrix returns every row: each RPC of SpaceService, AppService, TemplateService,
+// RolloutService, ReloadService and AppDataService, with its variants.
 func Matrix() []Row { return append([]Row(nil), matrix...) }
 
 // MatrixMarkdown renders the matrix as the Markdown table the README shows.

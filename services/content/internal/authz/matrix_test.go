@@ -34,7 +34,7 @@ func TestREADMEShowsTheMatrix(t *testing.T) {
 	}
 }
 
-// TestMatrixCoversEveryRPC: a row for every method of the four services, and no row for
+// TestMatrixCoversEveryRPC: a row for every method of the six services, and no row for
 // a method that does not exist, so a new RPC cannot ship without its line in the
 // specification (and so in the tests).
 func TestMatrixCoversEveryRPC(t *testing.T) {
@@ -43,6 +43,7 @@ func TestMatrixCoversEveryRPC(t *testing.T) {
 	for _, fd := range []protoreflect.FileDescriptor{
 		contentv1.File_oriel_content_v1_space_proto, contentv1.File_oriel_content_v1_app_proto,
 		contentv1.File_oriel_content_v1_template_proto, contentv1.File_oriel_content_v1_rollout_proto,
+		contentv1.File_oriel_content_v1_reload_proto, contentv1.File_oriel_content_v1_data_proto,
 	} {
 		for i := range fd.Services().Len() {
 			svc := fd.Services().Get(i)
@@ -191,6 +192,21 @@ func TestMatrixFollowsThePolicy(t *testing.T) {
 		"CancelRollout":         platform(true),
 		"RollbackRollout":       platform(true),
 		"WatchRollout":          platform(false),
+		// Reloading is editing the app's data; reading its reloads and data is viewing it.
+		"CreateReload/own app":       edit(true),
+		"CreateReload/another's app": edit(false),
+		"GetReload":                  needs(authz.View),
+		"ListReloads":                needs(authz.View),
+		"CancelReload/another's app": edit(false),
+		"WatchReload":                needs(authz.View),
+		"GetChartData":               needs(authz.View),
+		"GetFieldValues":             needs(authz.View),
+		"GetDataModel":               needs(authz.View),
+		"GetSelections":              needs(authz.View),
+		"Select":                     needs(authz.View),
+		"ClearSelections":            needs(authz.View),
+		"BackSelections":             needs(authz.View),
+		"ForwardSelections":          needs(authz.View),
 	}
 	cols := columns()
 	if len(cols) != len(authz.Columns) {

@@ -552,7 +552,8 @@ type Reduction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The field, as the load script names it.
 	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
-	// The session attribute, e.g. `region`.
+	// The session attribute, e.g. `region`. An attribute mapped from a list claim (which
+	// identity joins with commas) keeps the rows holding any of its values.
 	Attribute     string `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
