@@ -564,13 +564,18 @@ func TestContentNamesAreCheckedBeforeAnyRequest(t *testing.T) {
 	}
 }
 
-// fakeWatchEdge serves watches as the edge does, from scripts: each watch gets the next
-// script's lines, one per update or error object, then the response ends.
+// fakeWatchEdge serves watches of rollouts/big as the edge does, from scripts: each watch
+// gets the next script's lines, one per update or error object, then the response ends.
 func fakeWatchEdge(t *testing.T, scripts ...[]string) (*httptest.Server, *atomic.Int32) {
+	return fakeWatchEdgeAt(t, "/v1/rollouts/big:watch", scripts...)
+}
+
+// fakeWatchEdgeAt is fakeWatchEdge for the watch at path.
+func fakeWatchEdgeAt(t *testing.T, path string, scripts ...[]string) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var watches atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/rollouts/big:watch" {
+		if r.URL.Path != path {
 			http.NotFound(w, r)
 			return
 		}

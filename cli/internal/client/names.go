@@ -51,6 +51,8 @@ var (
 		"tenants/<tenant>/apps/<id>, e.g. tenants/acme/apps/sales"}
 	appRevisionNames = nameKind{"app revision", [][]string{{"tenants", "apps", "revisions"}},
 		"tenants/<tenant>/apps/<app>/revisions/<n>, e.g. tenants/acme/apps/sales/revisions/3"}
+	reloadNames = nameKind{"reload", [][]string{{"tenants", "apps", "reloads"}},
+		"tenants/<tenant>/apps/<app>/reloads/<id>, e.g. tenants/acme/apps/sales/reloads/r1 (from oriel reloads list)"}
 	templateNames = nameKind{"template", [][]string{{"templates"}},
 		"templates/<id>, e.g. templates/sales"}
 	templateVersionNames = nameKind{"template version", [][]string{{"templates", "versions"}},

@@ -3,11 +3,9 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -129,84 +127,26 @@ func RolloutEnded(s contentv1.Rollout_State) bool {
 	return false
 }
 
-// Pacing of FollowRollout's watches after one ended early.
-const (
-	followFirstWait = 100 * time.Millisecond
-	followMaxWait   = 2 * time.Second
-	// followAttempts bounds the watches in a row that end in an error before any update:
-	// an edge that keeps failing is reported, not retried forever.
-	followAttempts = 8
-)
-
 // FollowRollout yields a rollout as it is now and then each time its state or progress
 // changes, until it reaches a final state (see RolloutEnded), watching it again whenever a
 // watch ends early: a rollout may take longer than the edge lets one call last. It yields
 // the first error that watching again would not cure (a rollout that does not exist, a
 // credential refused, ctx ending, an edge that keeps failing), and stops.
 func (c *Client) FollowRollout(ctx context.Context, name string) iter.Seq2[*contentv1.Rollout, error] {
-	return func(yield func(*contentv1.Rollout, error) bool) {
-		var last *contentv1.Rollout
-		wait, failures := followFirstWait, 0
-		for {
-			var (
-				watchErr error
-				updates  int
-			)
-			for resp, err := range c.WatchRollout(ctx, &contentv1.WatchRolloutRequest{Name: name}) {
-				if err != nil {
-					watchErr = err
-					break
-				}
-				r := resp.GetRollout()
-				updates++
-				wait, failures = followFirstWait, 0
-				if last == nil || r.GetState() != last.GetState() || !proto.Equal(r.GetProgress(), last.GetProgress()) {
-					last = r
-					if !yield(r, nil) {
-						return
-					}
-				}
-				if RolloutEnded(r.GetState()) {
-					return
-				}
-			}
-			if err := ctx.Err(); err != nil {
-				yield(nil, context.Cause(ctx))
-				return
-			}
-			switch {
-			case watchErr != nil:
-				failures++
-				if !RetryableWatchError(watchErr) || failures >= followAttempts {
-					yield(nil, watchErr)
-					return
-				}
-			case updates == 0:
-				// A watch always starts with the rollout as it is; one that ended without
-				// it is an edge in trouble, as much as one that failed.
-				failures++
-				if failures >= followAttempts {
-					yield(nil, fmt.Errorf("watch %s: the edge ended %d watches in a row without sending the rollout", name, failures))
-					return
-				}
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				yield(nil, context.Cause(ctx))
-				return
-			case <-t.C:
-			}
-			wait = min(2*wait, followMaxWait)
-		}
-	}
+	return follow(ctx, name, "rollout",
+		func() iter.Seq2[*contentv1.Rollout, error] {
+			return unwrap(c.WatchRollout(ctx, &contentv1.WatchRolloutRequest{Name: name}), (*contentv1.WatchRolloutResponse).GetRollout)
+		},
+		func(last, r *contentv1.Rollout) bool {
+			return r.GetState() != last.GetState() || !proto.Equal(r.GetProgress(), last.GetProgress())
+		},
+		func(r *contentv1.Rollout) bool { return RolloutEnded(r.GetState()) })
 }
 
-// RetryableWatchError reports whether a watch (of a rollout, a replication) that ended
-// with err may simply be started again: the edge's deadline, an edge or service that is
-// briefly away, or a connection that broke; not an answer about the resource or the
-// credential.
+// RetryableWatchError reports whether a watch (of a rollout, a reload, a replication)
+// that ended with err may simply be started again: the edge's deadline, an edge or service
+// that is briefly away, or a connection that broke; not an answer about the resource or
+// the credential.
 func RetryableWatchError(err error) bool {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -91,4 +92,96 @@ func decodeStreamChunk(line []byte, requestID string, out proto.Message) error {
 		return fmt.Errorf("decode stream: %w; line starts: %s", err, truncate(line))
 	}
 	return nil
+}
+
+// Pacing of FollowRollout's and FollowReload's watches after one ended early.
+const (
+	followFirstWait = 100 * time.Millisecond
+	followMaxWait   = 2 * time.Second
+	// followAttempts bounds the watches in a row that end in an error before any update:
+	// an edge that keeps failing is reported, not retried forever.
+	followAttempts = 8
+)
+
+// unwrap yields the resource of each message of a watch.
+func unwrap[M, T any](watch iter.Seq2[M, error], get func(M) T) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for m, err := range watch {
+			var t T
+			if err == nil {
+				t = get(m)
+			}
+			if !yield(t, err) {
+				return
+			}
+		}
+	}
+}
+
+// follow is FollowRollout and FollowReload: it yields what watch streams, the first
+// update and then each one that changed (by changed) from the last yielded, until one has
+// ended, watching again (with backoff) whenever a watch ends early. It yields the first
+// error that watching again would not cure, and stops. noun names the resource in errors.
+func follow[T any](ctx context.Context, name, noun string, watch func() iter.Seq2[T, error],
+	changed func(last, next T) bool, ended func(T) bool,
+) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var (
+			zero, last T
+			seen       bool
+		)
+		wait, failures := followFirstWait, 0
+		for {
+			var (
+				watchErr error
+				updates  int
+			)
+			for r, err := range watch() {
+				if err != nil {
+					watchErr = err
+					break
+				}
+				updates++
+				wait, failures = followFirstWait, 0
+				if !seen || changed(last, r) {
+					last, seen = r, true
+					if !yield(r, nil) {
+						return
+					}
+				}
+				if ended(r) {
+					return
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				yield(zero, context.Cause(ctx))
+				return
+			}
+			switch {
+			case watchErr != nil:
+				failures++
+				if !RetryableWatchError(watchErr) || failures >= followAttempts {
+					yield(zero, watchErr)
+					return
+				}
+			case updates == 0:
+				// A watch always starts with the resource as it is; one that ended without
+				// it is an edge in trouble, as much as one that failed.
+				failures++
+				if failures >= followAttempts {
+					yield(zero, fmt.Errorf("watch %s: the edge ended %d watches in a row without sending the %s", name, failures, noun))
+					return
+				}
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				yield(zero, context.Cause(ctx))
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, followMaxWait)
+		}
+	}
 }

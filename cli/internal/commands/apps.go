@@ -30,6 +30,16 @@ type AppsCmd struct {
 	Export    AppsExportCmd    `cmd:"" help:"Write an app as a self-contained JSON bundle (no credentials) that import reads."`
 	Import    AppsImportCmd    `cmd:"" help:"Create an app from a bundle written by export."`
 	Publish   AppsPublishCmd   `cmd:"" help:"Publish an app of a shared space into a managed space; publishing again updates it in place."`
+
+	Reload     AppsReloadCmd     `cmd:"" help:"Run the app's load script into a new in-memory model; --wait follows it to the end."`
+	Data       AppsDataCmd       `cmd:"" help:"Compute a chart of the app, or an ad-hoc table of measures by dimensions, over its loaded data."`
+	Values     AppsValuesCmd     `cmd:"" help:"List a field's values with their states (selected, possible, alternative, excluded) and counts."`
+	Model      AppsModelCmd      `cmd:"" help:"Describe the app's loaded data: tables and rows, fields and distinct values, memory."`
+	Select     AppsSelectCmd     `cmd:"" help:"Select values of a field, in the API key's own session."`
+	Clear      AppsClearCmd      `cmd:"" help:"Clear one field's selection, or every field's."`
+	Back       AppsBackCmd       `cmd:"" help:"Step the selections back to before their last change."`
+	Forward    AppsForwardCmd    `cmd:"" help:"Step the selections forward again after back."`
+	Selections AppsSelectionsCmd `cmd:"" help:"Show the selections of the API key's own session."`
 }
 
 // appArg is the positional name of an app.

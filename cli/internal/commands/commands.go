@@ -1,9 +1,9 @@
 // Package commands holds the `oriel` CLI's client commands (tenants, regions, identity:
 // providers, users, groups, role bindings, service accounts, keys, embed tokens; content:
-// spaces, apps, templates, rollouts; data: connections, agents, replications; and the
-// offline `jwt` helpers) as kong command
-// structs, and Main, which parses and runs a command line with injectable output streams
-// so that tests run the real CLI in-process.
+// spaces, apps, reloads and app data, templates, rollouts; data: connections, agents,
+// replications; and the offline `jwt` helpers) as kong command structs, and Main, which
+// parses and runs a command line with injectable output streams so that tests run the
+// real CLI in-process.
 package commands
 
 import (
@@ -35,7 +35,8 @@ type Commands struct {
 	Token           TokenCmd           `cmd:"" help:"Exchange a user's JWT for an embed token; introspect, refresh and revoke embed tokens."`
 	JWT             JWTCmd             `cmd:"" name:"jwt" help:"Make a signing key pair and sign users' JWTs, as an ISV's backend does (offline)."`
 	Spaces          SpacesCmd          `cmd:"" help:"Manage a tenant's spaces, where apps live, and their members' roles."`
-	Apps            AppsCmd            `cmd:"" help:"Manage a tenant's apps (dashboards): revisions, copy, export and import, publish."`
+	Apps            AppsCmd            `cmd:"" help:"Manage a tenant's apps (dashboards): revisions, copy, export and import, publish; reload and query their data."`
+	Reloads         ReloadsCmd         `cmd:"" help:"List, follow and cancel the reloads of an app's data (oriel apps reload starts one)."`
 	Templates       TemplatesCmd       `cmd:"" help:"Author templates and their versions once, for every tenant; see which tenants drifted."`
 	Rollouts        RolloutsCmd        `cmd:"" help:"Deploy a template version to many tenants, follow it, cancel it, roll it back."`
 	Connections     ConnectionsCmd     `cmd:"" help:"Manage a tenant's data connections (PostgreSQL, MySQL, HTTP); test them, query them."`

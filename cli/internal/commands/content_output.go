@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 )
@@ -332,6 +333,104 @@ func printTargetTable(w io.Writer, targets []*contentv1.RolloutTarget) error {
 	for _, t := range targets {
 		writeRow(tw, []string{t.GetTenant(), strconv.Itoa(int(t.GetWave())), enumName(t.GetStatus(), "STATUS_"), t.GetApp(),
 			lastSegment(t.GetPreviousRevision()), lastSegment(t.GetAppliedRevision()), t.GetReason()})
+	}
+	return tw.Flush()
+}
+
+func reloadStateName(s contentv1.Reload_State) string { return enumName(s, "STATE_") }
+
+// positionText is a place in a load script: line 3, column 5.
+func positionText(p *contentv1.ScriptPosition) string {
+	return fmt.Sprintf("line %d, column %d", p.GetLine(), p.GetColumn())
+}
+
+// tablesText describes the tables a reload loaded on one line: Sales (3 rows), Regions (2 rows).
+func tablesText(tables []*contentv1.ReloadTable) string {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		parts[i] = fmt.Sprintf("%s (%s)", t.GetName(), plural(int(t.GetRows()), "row"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// reloadRows is how many rows a reload loaded in all.
+func reloadRows(r *contentv1.Reload) int64 {
+	var n int64
+	for _, t := range r.GetTables() {
+		n += t.GetRows()
+	}
+	return n
+}
+
+// logTime is a log line's time of day, which is what reading a log wants.
+func logTime(l *contentv1.ReloadLogLine) string {
+	if l.GetTime() == nil {
+		return ""
+	}
+	return l.GetTime().AsTime().UTC().Format("15:04:05.000")
+}
+
+// printReload writes a reload: its block, then its log (GetReload and a followed reload
+// have one; a created or listed one does not).
+func (s *Session) printReload(r *contentv1.Reload) error {
+	if s.JSON {
+		return printJSON(s.Stdout, r)
+	}
+	b := newBlock(s.Stdout)
+	b.row("Name", r.GetName())
+	b.row("State", reloadStateName(r.GetState()))
+	b.row("App revision", r.GetAppRevision())
+	b.row("Variables", labelList(r.GetVariables(), ", "))
+	b.row("Tables", tablesText(r.GetTables()))
+	if r.GetError() != "" {
+		b.row("Error", r.GetError())
+	}
+	if pos := r.GetErrorPosition(); pos != nil {
+		b.row("Error at", positionText(pos))
+	}
+	if r.GetDuration() != nil {
+		b.row("Duration", r.GetDuration().AsDuration().Round(time.Millisecond).String())
+	}
+	if r.GetPeakMemoryBytes() > 0 {
+		b.row("Peak memory", byteSize(r.GetPeakMemoryBytes()))
+	}
+	if r.GetModelMemoryBytes() > 0 {
+		b.row("Model memory", byteSize(r.GetModelMemoryBytes()))
+	}
+	b.row("Creator", r.GetCreator())
+	b.row("Created", formatTime(r.GetCreateTime()))
+	if r.GetStartTime() != nil {
+		b.row("Started", formatTime(r.GetStartTime()))
+	}
+	if r.GetEndTime() != nil {
+		b.row("Ended", formatTime(r.GetEndTime()))
+	}
+	b.row("Etag", r.GetEtag())
+	if err := b.flush(); err != nil {
+		return err
+	}
+	if len(r.GetLog()) == 0 {
+		return nil
+	}
+	fmt.Fprintln(s.Stdout)
+	tw := newTable(s.Stdout)
+	fmt.Fprintln(tw, "TIME\tLOG")
+	for _, l := range r.GetLog() {
+		writeRow(tw, []string{logTime(l), l.GetMessage()})
+	}
+	return tw.Flush()
+}
+
+func printReloadTable(w io.Writer, reloads []*contentv1.Reload) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "NAME\tSTATE\tREVISION\tTABLES\tROWS\tDURATION\tCREATED")
+	for _, r := range reloads {
+		duration := ""
+		if r.GetDuration() != nil {
+			duration = r.GetDuration().AsDuration().Round(time.Millisecond).String()
+		}
+		writeRow(tw, []string{r.GetName(), reloadStateName(r.GetState()), lastSegment(r.GetAppRevision()),
+			strconv.Itoa(len(r.GetTables())), strconv.FormatInt(reloadRows(r), 10), duration, formatTime(r.GetCreateTime())})
 	}
 	return tw.Flush()
 }

@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/oriel-dev/oriel/cli/internal/client"
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 )
 
@@ -92,4 +94,75 @@ func bar(done, total int32) string {
 	}
 	filled = min(max(filled, 0), progressBarWidth)
 	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", progressBarWidth-filled) + "]"
+}
+
+// reloadView shows a followed reload on stderr, a line per event, terminal or not: its log
+// is the progress a person wants to read back, which a bar redrawn in place would erase.
+type reloadView struct {
+	w     io.Writer
+	name  string
+	state contentv1.Reload_State
+	// tables is how many of the reload's tables are shown.
+	tables int
+	// logShown counts the log lines shown; lastLog is the last of them.
+	logShown int
+	lastLog  *contentv1.ReloadLogLine
+}
+
+func newReloadView(w io.Writer, name string) *reloadView { return &reloadView{w: w, name: name} }
+
+// show writes what is new in r: its log lines, the tables it loaded, its state.
+func (v *reloadView) show(r *contentv1.Reload) {
+	if r.GetState() != v.state && !client.ReloadEnded(r.GetState()) {
+		v.showState(r)
+	}
+	fresh, gap := v.newLog(r.GetLog())
+	if gap {
+		fmt.Fprintln(v.w, "  …  (lines the reload's log no longer keeps)")
+	}
+	for _, l := range fresh {
+		fmt.Fprintf(v.w, "  %s  %s\n", logTime(l), oneLine(l.GetMessage()))
+	}
+	for _, t := range r.GetTables()[min(v.tables, len(r.GetTables())):] {
+		fmt.Fprintf(v.w, "%s: loaded %s, %s\n", v.name, oneLine(t.GetName()), plural(int(t.GetRows()), "row"))
+	}
+	v.tables = max(v.tables, len(r.GetTables()))
+	if r.GetState() != v.state {
+		v.showState(r)
+	}
+}
+
+func (v *reloadView) showState(r *contentv1.Reload) {
+	fmt.Fprintf(v.w, "%s: %s\n", v.name, reloadStateName(r.GetState()))
+	v.state = r.GetState()
+}
+
+// maxKeptLogHead is how many of a long log's first lines the edge keeps before the last
+// ones (see Reload.log).
+const maxKeptLogHead = 500
+
+// newLog is the part of log not shown yet. A log keeps its first and last lines only, so
+// past a thousand lines its middle moves on: what follows the last line shown is new, and
+// when that line is gone, what follows the kept head, after a gap (lines dropped before
+// they could be shown).
+func (v *reloadView) newLog(log []*contentv1.ReloadLogLine) (fresh []*contentv1.ReloadLogLine, gap bool) {
+	switch {
+	case v.logShown == 0:
+		fresh = log
+	case v.logShown <= len(log) && proto.Equal(log[v.logShown-1], v.lastLog):
+		fresh = log[v.logShown:]
+	default:
+		fresh, gap = log[min(maxKeptLogHead, len(log)):], true
+		for i := len(log) - 1; i >= 0; i-- {
+			if proto.Equal(log[i], v.lastLog) {
+				fresh, gap = log[i+1:], false
+				break
+			}
+		}
+	}
+	if len(fresh) > 0 {
+		v.lastLog = fresh[len(fresh)-1]
+	}
+	v.logShown += len(fresh)
+	return fresh, gap
 }

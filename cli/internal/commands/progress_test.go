@@ -2,6 +2,8 @@ package commands
 
 import (
 	"bytes"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,6 +52,49 @@ func TestBarFillsInProportion(t *testing.T) {
 		b := bar(tc.done, tc.total)
 		if n := strings.Count(b, "█"); n != tc.filled || strings.Count(b, "░") != progressBarWidth-tc.filled {
 			t.Errorf("bar(%d, %d) = %s: %d filled, want %d", tc.done, tc.total, b, n, tc.filled)
+		}
+	}
+}
+
+// reloadLog is a reload's log as the edge keeps it: lines first to last of n, the first
+// 500 and the last 500 when there are more than 1000.
+func reloadLog(n int) []*contentv1.ReloadLogLine {
+	var log []*contentv1.ReloadLogLine
+	for i := 1; i <= n; i++ {
+		if n > 1000 && i > 500 && i <= n-500 {
+			continue
+		}
+		log = append(log, &contentv1.ReloadLogLine{Message: "line " + strconv.Itoa(i)})
+	}
+	return log
+}
+
+func TestReloadViewShowsEachLogLineOnceEvenAsTheKeptLogMoves(t *testing.T) {
+	var out bytes.Buffer
+	v := newReloadView(&out, "r")
+	for _, n := range []int{0, 2, 2, 999, 1000, 1001, 1003, 1600} {
+		v.show(&contentv1.Reload{State: contentv1.Reload_STATE_RUNNING, Log: reloadLog(n)})
+	}
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_SUCCEEDED, Log: reloadLog(1600)})
+	var want []string
+	want = append(want, "r: RUNNING")
+	for i := 1; i <= 1003; i++ {
+		want = append(want, "    line "+strconv.Itoa(i))
+	}
+	// From 1003 lines to 1600 in one step, 1004 to 1100 left the kept log unseen.
+	want = append(want, "  …  (lines the reload's log no longer keeps)")
+	for i := 1101; i <= 1600; i++ {
+		want = append(want, "    line "+strconv.Itoa(i))
+	}
+	want = append(want, "r: SUCCEEDED")
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !slices.Equal(got, want) {
+		t.Errorf("shown %d lines, want %d: each line kept once, in order, and the gap marked", len(got), len(want))
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("first difference at %d: %q, want %q", i, got[i], want[i])
+				break
+			}
 		}
 	}
 }

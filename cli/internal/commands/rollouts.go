@@ -319,6 +319,20 @@ func watchContext(limit time.Duration) (context.Context, context.CancelFunc) {
 	return ctx, func() { cancel(); stop() }
 }
 
+// stoppedFollowing is the error of a follow that ended before what it followed did: err,
+// or, when ctx ended (an interrupt, --wait-timeout), a note that it goes on and how to
+// follow it again (watch, a command line).
+func stoppedFollowing(ctx context.Context, err error, name, watch string) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	why := "interrupted"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		why = "--wait-timeout passed"
+	}
+	return fmt.Errorf("stopped following %s (%s); it goes on: %s", name, why, watch)
+}
+
 // expectation is how a followed rollout should end for the command to succeed.
 type expectation int
 
@@ -357,14 +371,7 @@ func (s *Session) follow(start *contentv1.Rollout, expect expectation, limit tim
 	}
 	view.close()
 	if followErr != nil {
-		if ctx.Err() != nil {
-			why := "interrupted"
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				why = "--wait-timeout passed"
-			}
-			return fmt.Errorf("stopped following %s (%s); it goes on: oriel rollouts watch %s", name, why, name)
-		}
-		return followErr
+		return stoppedFollowing(ctx, followErr, name, "oriel rollouts watch "+name)
 	}
 	if err := s.printRollout(final); err != nil {
 		return err

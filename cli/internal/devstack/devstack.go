@@ -82,6 +82,8 @@ type Stack struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
+	// tempDirs are removed when the stack stops.
+	tempDirs []string
 }
 
 func loopback(addr string) string {
@@ -161,6 +163,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 		for _, s := range started {
 			err = errors.Join(err, closeUnstarted(s))
 		}
+		for _, dir := range st.tempDirs {
+			_ = os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	// Identity first: it checks every other service's credentials.
@@ -194,23 +199,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	started = append(started, tenantSrv)
 	st.TenantGRPCAddr, st.TenantHTTPAddr = tenantSrv.GRPCAddr(), tenantSrv.HTTPAddr()
 
-	contentCfg := serverConfig(cfg.ContentGRPCAddr, cfg.ContentHTTPAddr)
-	contentCfg.IdentityAddr = st.IdentityGRPCAddr
-	contentSrv, err := content.Config{
-		Server:        contentCfg,
-		Database:      sqlstore.Config{URL: dbURL(content.Name), MaxConns: 16},
-		TenantAddr:    st.TenantGRPCAddr,
-		PurgeInterval: purgeInterval,
-		// One machine, one operator: the admin key follows the tenant service's events.
-		ServiceAPIKey: st.AdminKey,
-		Now:           cfg.Now,
-	}.Complete(ctx, log.With("service", content.Name))
-	if err != nil {
-		return fail(fmt.Errorf("content service: %w", err))
-	}
-	started = append(started, contentSrv)
-	st.ContentGRPCAddr, st.ContentHTTPAddr = contentSrv.GRPCAddr(), contentSrv.HTTPAddr()
-
 	datagatewayCfg := serverConfig(cfg.DatagatewayGRPCAddr, cfg.DatagatewayHTTPAddr)
 	datagatewayCfg.IdentityAddr = st.IdentityGRPCAddr
 	datagatewaySrv, err := datagateway.Config{
@@ -220,7 +208,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 		// Sources on this machine (loopback, plain HTTP, no TLS) are what a developer has.
 		DevMode: true,
 		// The binary's defaults (datagateway serve --help).
-		RowLimit:          1_000_000,
+		RowLimit:          100_000_000,
 		QueryTimeout:      10 * time.Minute,
 		HeartbeatInterval: 10 * time.Second,
 		HeartbeatTimeout:  30 * time.Second,
@@ -233,6 +221,44 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	}
 	started = append(started, datagatewaySrv)
 	st.DatagatewayGRPCAddr, st.DatagatewayHTTPAddr = datagatewaySrv.GRPCAddr(), datagatewaySrv.HTTPAddr()
+
+	// Snapshots live in the data folder, so apps open at once after a restart; a stack
+	// without one (tests) keeps them in a temporary folder of its own.
+	snapshotDir := filepath.Join(cfg.DataDir, "snapshots")
+	if cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "oriel-snapshots-")
+		if err != nil {
+			return fail(err)
+		}
+		snapshotDir = dir
+		st.tempDirs = append(st.tempDirs, dir)
+	}
+	contentCfg := serverConfig(cfg.ContentGRPCAddr, cfg.ContentHTTPAddr)
+	contentCfg.IdentityAddr = st.IdentityGRPCAddr
+	contentSrv, err := content.Config{
+		Server:        contentCfg,
+		Database:      sqlstore.Config{URL: dbURL(content.Name), MaxConns: 16},
+		TenantAddr:    st.TenantGRPCAddr,
+		PurgeInterval: purgeInterval,
+		// Reloads and live charts query through the datagateway with the admin key.
+		DatagatewayAddr:    st.DatagatewayGRPCAddr,
+		RedisURL:           cfg.RedisURL,
+		DevMode:            true,
+		SnapshotDir:        snapshotDir,
+		ModelMemoryMB:      1024,
+		ReloadConcurrency:  2,
+		ReloadTenantLimit:  1,
+		ReloadQueryTimeout: 30 * time.Minute,
+		// One machine, one operator: the admin key follows the tenant service's events and
+		// runs reloads' queries.
+		ServiceAPIKey: st.AdminKey,
+		Now:           cfg.Now,
+	}.Complete(ctx, log.With("service", content.Name))
+	if err != nil {
+		return fail(fmt.Errorf("content service: %w", err))
+	}
+	started = append(started, contentSrv)
+	st.ContentGRPCAddr, st.ContentHTTPAddr = contentSrv.GRPCAddr(), contentSrv.HTTPAddr()
 
 	edge, err := gateway.New(ctx, gateway.Config{
 		Addr:            loopback(cfg.GatewayAddr),
@@ -265,7 +291,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 		wg.Go(func() { record(s.Run(runCtx)) })
 	}
 	wg.Go(func() { record(edge.Run(runCtx)) })
-	go func() { wg.Wait(); close(st.done) }()
+	go func() {
+		wg.Wait()
+		for _, dir := range st.tempDirs {
+			_ = os.RemoveAll(dir)
+		}
+		close(st.done)
+	}()
 
 	for _, s := range started {
 		select {

@@ -249,6 +249,32 @@ func TestReadmeExamplesWorkAsWritten(t *testing.T) {
 			t.Errorf("the replication walk-through's output lacks %s:\n%s", want, replicationOut)
 		}
 	}
+	// The data walk-through, after the replication one: Acme's sales app (from the rollout)
+	// reloads from the analytics copy the replication filled.
+	dataOut := runScript(t, root, env+localize(readmeSection(t, string(readme), "### Load data and chart it")))
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^State: +SUCCEEDED$`),
+		regexp.MustCompile(`(?m)^orders +1000 +region, amount$`),
+		// The app's chart, for the ISV's key: every region, summed in memory …
+		regexp.MustCompile(`(?m)^region +sum\(amount\)\namer +1671661\.5\napac +1664980\nemea +1668429\.99\nTotal +5005071\.4[89]\d*\n3 of 3 rows$`),
+		// … under a selection, in memory, then live at the source: the same figures.
+		regexp.MustCompile(`(?m)^apac +1664980 +332\nemea +1668429\.99 +334\nTotal +3333409\.99\d* +666\n2 of 2 rows$`),
+		regexp.MustCompile(`(?m)^apac +1664980 +332\nemea +1668429\.99 +334\nTotal +3333409\.99\d* +666\n2 of 2 rows, queried live$`),
+		// The selection's states in the region list box.
+		regexp.MustCompile(`(?m)^emea +SELECTED +334\namer +ALTERNATIVE +0\napac +ALTERNATIVE +0$`),
+		// Carol's chart and list box, reduced to her region.
+		regexp.MustCompile(`(?m)^region +sum\(amount\)\nemea +1668429\.99\nTotal +1668429\.99\n1 of 1 row$`),
+		regexp.MustCompile(`(?m)^region +count\(amount\)\nemea +334\nTotal +334\n1 of 1 row, queried live$`),
+		regexp.MustCompile(`(?m)^emea +POSSIBLE +334\n1 of 1 value$`),
+	} {
+		if !want.MatchString(dataOut) {
+			t.Errorf("the data walk-through's output lacks %s:\n%s", want, dataOut)
+		}
+	}
+	if strings.Contains(dataOut, "error:") {
+		t.Errorf("the data walk-through printed an error:\n%s", dataOut)
+	}
+
 	for _, out := range []string{agentOut, replicationOut} {
 		if strings.Contains(out, "oriel_ae_") || (source.password != "" && strings.Contains(out, source.password)) {
 			t.Errorf("a walk-through printed a secret:\n%s", out)
