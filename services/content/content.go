@@ -174,9 +174,10 @@ func (c Config) Complete(ctx context.Context, log *slog.Logger) (*server.Server,
 		Store: st, Log: log, Now: now, Owner: workerID(), Lease: rolloutLease, Poll: rolloutPoll,
 	})
 	workers := map[string]server.Worker{
-		"rollouts": engine.Run,
-		"reloads":  reloads.Run,
-		"purge":    purge.New(st, log, now, c.PurgeInterval).Run,
+		"rollouts":       engine.Run,
+		"reloads":        reloads.Run,
+		"purge":          purge.New(st, log, now, c.PurgeInterval).Run,
+		"snapshot-sweep": purge.NewSnapshotSweeper(st, blobs, log, nil, snapshotGrace).Every(c.PurgeInterval),
 	}
 	if serviceKey != "" {
 		workers["tenant-purge"] = purge.NewTenantFollower(tenants, serviceKey, st, log).Every(c.PurgeInterval).Run
@@ -203,6 +204,11 @@ func (c Config) Complete(ctx context.Context, log *slog.Logger) (*server.Server,
 	}
 	return s, nil
 }
+
+// snapshotGrace spares young snapshots from the sweep of unused ones: a reload saves its
+// snapshot moments before it points its app to it. Snapshots age by the wall clock (their
+// files' times), not by Config.Now.
+const snapshotGrace = 10 * time.Minute
 
 // selectionTTL is how long a session's selections outlive its last change.
 const selectionTTL = 24 * time.Hour

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 )
 
 // ErrNotFound says no blob has the key.
@@ -27,6 +28,8 @@ type Store interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// Delete removes a blob; deleting a missing blob is not an error.
 	Delete(ctx context.Context, key string) error
+	// Walk calls fn with every blob's key and the time it was written, in no order.
+	Walk(ctx context.Context, fn func(key string, written time.Time) error) error
 }
 
 // keyPattern is what a key may be: path segments of safe characters, so a key can never
@@ -117,6 +120,38 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 		return err
 	}
 	return nil
+}
+
+// Walk lists the blob files under the root; temporary files of puts in progress (or of
+// puts a crash interrupted) are not blobs.
+func (d *Dir) Walk(ctx context.Context, fn func(key string, written time.Time) error) error {
+	return filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(d.root, path)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !keyPattern.MatchString(key) {
+			return nil
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted since it was listed
+		}
+		if err != nil {
+			return err
+		}
+		return fn(key, info.ModTime())
+	})
 }
 
 func syncDir(dir string) error {

@@ -43,12 +43,21 @@ func New(st store.Store, log *slog.Logger, now func() time.Time, interval time.D
 // server.Worker. Failures are logged and retried at the next tick: a database blip must
 // not stop the service.
 func (w *Worker) Run(ctx context.Context) error {
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
-	for {
+	return repeat(ctx, w.interval, func(ctx context.Context) {
 		if n, err := w.PurgeDue(ctx); err != nil && ctx.Err() == nil {
 			w.log.ErrorContext(ctx, "app purge failed; retrying at the next tick", "error", err, "purged", n)
 		}
+	})
+}
+
+// repeat runs fn at once and then every interval until ctx is done, and returns nil: the
+// purge workers log their failures and try again at the next tick, since a database or a
+// service being down for a while must not stop content.
+func repeat(ctx context.Context, interval time.Duration, fn func(context.Context)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fn(ctx)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -79,9 +79,7 @@ func (f *TenantFollower) Every(interval time.Duration) *TenantFollower {
 // server.Worker. Failures are logged and retried at the next tick: the tenant service
 // being down must not stop content.
 func (f *TenantFollower) Run(ctx context.Context) error {
-	t := time.NewTicker(f.interval)
-	defer t.Stop()
-	for {
+	return repeat(ctx, f.interval, func(ctx context.Context) {
 		if n, err := f.Follow(ctx); err != nil && ctx.Err() == nil {
 			msg := "following tenant events failed; retrying at the next tick"
 			switch status.Code(err) {
@@ -90,12 +88,7 @@ func (f *TenantFollower) Run(ctx context.Context) error {
 			}
 			f.log.ErrorContext(ctx, msg, "error", err, "tenants_purged", n)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // Follow reads the events written since the last call (all of them on the first) and

@@ -519,6 +519,23 @@ func (s *sqlStore) GetAppModel(ctx context.Context, tenant, app string) (*AppMod
 	return m, nil
 }
 
+// SnapshotKeys returns the snapshot key of every app's model.
+func (s *sqlStore) SnapshotKeys(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, `SELECT snapshot_key FROM app_models`)
+	keys, err := collect(rows, err, func(r sqlstore.Row) (string, error) {
+		var k string
+		return k, r.Scan(&k)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snapshot keys: %w", err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
+
 // ---- encoding ----
 
 // appendLog appends lines to a log kept as its first logHead lines and its last logTail,

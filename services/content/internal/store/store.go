@@ -248,6 +248,8 @@ type Store interface {
 	// GetAppModel returns the model an app serves; ErrNotFound before its first successful
 	// reload.
 	GetAppModel(ctx context.Context, tenant, app string) (*AppModel, error)
+	// SnapshotKeys returns the snapshot keys of every app's model: the snapshots in use.
+	SnapshotKeys(ctx context.Context) (map[string]bool, error)
 }
 
 // Tx is what a transaction can do. Reads through a Tx lock what they read (for update)

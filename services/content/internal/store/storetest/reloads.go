@@ -671,6 +671,11 @@ func finishSetsAppModel(t *testing.T, s store.Store) {
 	testkit.RequireEqual(t, "the app's model after a second success", store.AppModel{
 		Tenant: tenant, App: app, Reload: next.Key.ID, SnapshotKey: "snapshots/2", MemoryBytes: 7, LoadTime: at(4 * time.Hour),
 	}, *m)
+	// The snapshots in use: the second, no longer the first.
+	keys, err := s.SnapshotKeys(t.Context())
+	testkit.RequireNoError(t, "SnapshotKeys", err)
+	testkit.RequireEqual(t, "the second snapshot is in use", true, keys["snapshots/2"])
+	testkit.RequireEqual(t, "the first snapshot is in use", false, keys["snapshots/"+tenant+"/sales/1"])
 
 	// Models are per app.
 	mustCreateApp(t, s, tenant, "finance", "other")
