@@ -35,6 +35,10 @@ func TestTemplateVersionIsValidatedAgainstItsScript(t *testing.T) {
 			variables: []*contentv1.TemplateVariable{{Name: "schema", Required: true}},
 		},
 		{
+			name:   "an expansion in a comment is none: the script never expands it",
+			script: "// reads $(schema) one day\n/* $(region) */ orders: SQL SELECT 1;",
+		},
+		{
 			name: "an undeclared expansion is named", script: salesScript,
 			variables: []*contentv1.TemplateVariable{{Name: "schema", Required: true}},
 			field:     "template_version.definition.load_script", mention: "$(region)",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
 	"github.com/oriel-dev/oriel/platform/pagination"
+	"github.com/oriel-dev/oriel/services/content/internal/script"
 	"github.com/oriel-dev/oriel/services/content/internal/store"
 )
 
@@ -184,19 +184,12 @@ func (s TemplateServer) ListDrift(ctx context.Context, req *contentv1.ListDriftR
 	return resp, nil
 }
 
-// scriptReference is a `$(name)` expansion in a load script.
-var scriptReference = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
-
-// scriptAssignment is a `SET name =` or `LET name =` statement, at the start of a line or
-// after another statement's `;`. Such a variable is the script's own and needs no
-// declaration.
-var scriptAssignment = regexp.MustCompile(`(?im)(?:^|;)\s*(?:SET|LET)\s+([A-Za-z_][A-Za-z0-9_]*)\s*=`)
-
 // checkTemplateVersion finds what protovalidate cannot: a load script expanding a
 // variable that nobody will ever give a value (every tenant's reload would fail), and
 // variables declared twice (which value wins would be arbitrary). Expansions are found
-// textually, comments and strings included, as the script language expands them before
-// it parses.
+// as the script language finds them (script.References): in every statement, strings
+// included, never in comments; a variable the script sets itself before using it needs
+// no declaration.
 func checkTemplateVersion(v *contentv1.TemplateVersion) []apierr.FieldViolation {
 	var out []apierr.FieldViolation
 	declared := map[string]bool{}
@@ -219,14 +212,16 @@ func checkTemplateVersion(v *contentv1.TemplateVersion) []apierr.FieldViolation 
 			Description: "must be empty in a template version: declare the variables in template_version.variables, with their defaults",
 		})
 	}
-	script := v.GetDefinition().GetLoadScript()
-	for _, m := range scriptAssignment.FindAllStringSubmatch(script, -1) {
-		declared[m[1]] = true
+	refs, err := script.References(v.GetDefinition().GetLoadScript())
+	if err != nil {
+		// A script that does not parse is the reload's to report, with its line and
+		// column, as for an app's own script; the version is kept as written.
+		return out
 	}
 	var undeclared []string
-	for _, m := range scriptReference.FindAllStringSubmatch(script, -1) {
-		if !declared[m[1]] && !slices.Contains(undeclared, m[1]) {
-			undeclared = append(undeclared, m[1])
+	for _, name := range refs {
+		if !declared[name] {
+			undeclared = append(undeclared, name)
 		}
 	}
 	if len(undeclared) > 0 {
