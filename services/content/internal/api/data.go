@@ -117,14 +117,15 @@ func sessionOf(p *auth.Principal) string {
 }
 
 // selectionsOf are the selections a call applies: the request's own when it sends some,
-// else the session's, less whatever a reload since removed from the model.
+// else the session's, less whatever a reload since removed from the model. They are only
+// checked here: the caller selects them once.
 func (s AppDataServer) selectionsOf(ctx context.Context, ds *dataSession, set *contentv1.SelectionSet, field string) ([]engine.Selection, error) {
 	if set != nil {
 		sel := make([]engine.Selection, 0, len(set.GetFields()))
 		for _, f := range set.GetFields() {
 			sel = append(sel, engine.Selection{Field: f.GetField(), Values: f.GetValues()})
 		}
-		if _, err := ds.view.Select(sel); err != nil {
+		if err := ds.view.Check(sel); err != nil {
 			return nil, selectionError(err, field+".fields", sel)
 		}
 		return sel, nil
@@ -140,8 +141,8 @@ func (s AppDataServer) selectionsOf(ctx context.Context, ds *dataSession, set *c
 // changed the data since they were selected).
 func stillValid(v *engine.View, sel []engine.Selection) []engine.Selection {
 	sel = slices.Clone(sel)
-	for range 1000 {
-		_, err := v.Select(sel)
+	for {
+		err := v.Check(sel)
 		var fe *engine.FieldError
 		var ve *engine.ValueError
 		switch {
@@ -155,10 +156,10 @@ func stillValid(v *engine.View, sel []engine.Selection) []engine.Selection {
 			}
 			sel = slices.DeleteFunc(sel, func(s engine.Selection) bool { return len(s.Values) == 0 })
 		default:
+			// Each round removes a field or a value, so this ends.
 			return sel
 		}
 	}
-	return nil
 }
 
 // selectionError is the INVALID_ARGUMENT for selections the view refuses. path prefixes
@@ -428,7 +429,7 @@ func (s AppDataServer) changeSelections(ctx context.Context, app string, change 
 		if err != nil {
 			return cur, err
 		}
-		if _, err := ds.view.Select(next.Current()); err != nil {
+		if err := ds.view.Check(next.Current()); err != nil {
 			return cur, err
 		}
 		return next, nil

@@ -226,6 +226,7 @@ func (e *ModelError) Error() string { return e.Message }
 //
 //	func (v *View) Tables() []TableInfo                   // rows the view keeps
 //	func (v *View) Select(sel []Selection) (*State, error) // *FieldError, *ValueError
+//	func (v *View) Check(sel []Selection) error            // what Select would refuse, computing nothing
 //	func (s *State) FieldValues(field string, q FieldQuery) (*FieldValues, error)
 //	func (s *State) Hypercube(h Hypercube) (*Result, error)
 //

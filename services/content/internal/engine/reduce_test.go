@@ -55,6 +55,13 @@ func TestReductionHidesRowsAndValues(t *testing.T) {
 	if strings.ReplaceAll(hidden.Error(), "Veg", "X") != strings.ReplaceAll(missing.Error(), "Meat", "X") {
 		t.Errorf("the errors differ: %q and %q", hidden, missing)
 	}
+	// Check refuses them the same way, without selecting.
+	if err := v.Check([]Selection{{"category", []string{"Veg"}}}); err == nil || err.Error() != hidden.Error() {
+		t.Errorf("Check of a hidden value: %v, want %v", err, hidden)
+	}
+	if err := v.Check([]Selection{{"product", []string{"Banana"}}}); err != nil {
+		t.Errorf("Check of a visible value: %v", err)
+	}
 	// Selections inside the view see the view's rows only.
 	st = mustSelect(t, v, Selection{"product", []string{"Banana"}})
 	if got, want := listed(t, st, "product", FieldQuery{}), []string{"Banana:S:1", "Apple:A:0"}; !slices.Equal(got, want) {

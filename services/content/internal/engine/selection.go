@@ -29,22 +29,12 @@ func (v *View) Select(sels []Selection) (*State, error) {
 	m := v.m
 	s := &State{v: v, sel: map[int]bitset{}, possible: make([]bitset, len(m.tables)),
 		selected: make([]bool, len(m.comps)), alt: map[int]*alternatives{}}
-	for _, sel := range sels {
-		f, err := m.field(sel.Field)
-		if err != nil {
-			return nil, err
-		}
-		syms := &m.fields[f].syms
-		allowed := newBitset(syms.n + 1)
-		for _, text := range sel.Values {
-			c := syms.lookup(text)
-			if c == 0 || (v.existing(f) != nil && !v.existing(f).has(c)) {
-				return nil, &ValueError{Field: sel.Field, Value: text}
-			}
-			allowed.set(c)
-		}
+	err := v.resolve(sels, func(f int, allowed bitset) {
 		intersectFilter(s.sel, f, allowed)
 		s.selected[m.compOf[m.fields[f].tables[0]]] = true
+	})
+	if err != nil {
+		return nil, err
 	}
 	for ci, on := range s.selected {
 		if !on {
@@ -56,6 +46,35 @@ func (v *View) Select(sels []Selection) (*State, error) {
 		}
 	}
 	return s, nil
+}
+
+// Check reports what Select would refuse in sels (*FieldError, *ValueError) without
+// computing anything: a check costs lookups, a Select a scan of the selected components.
+func (v *View) Check(sels []Selection) error {
+	return v.resolve(sels, func(int, bitset) {})
+}
+
+// resolve turns each selection into its field and the codes of its values, refusing a
+// value outside the view exactly like one that does not exist.
+func (v *View) resolve(sels []Selection, use func(f int, allowed bitset)) error {
+	m := v.m
+	for _, sel := range sels {
+		f, err := m.field(sel.Field)
+		if err != nil {
+			return err
+		}
+		syms := &m.fields[f].syms
+		allowed := newBitset(syms.n + 1)
+		for _, text := range sel.Values {
+			c := syms.lookup(text)
+			if c == 0 || (v.existing(f) != nil && !v.existing(f).has(c)) {
+				return &ValueError{Field: sel.Field, Value: text}
+			}
+			allowed.set(c)
+		}
+		use(f, allowed)
+	}
+	return nil
 }
 
 // rows is the possible rows of table t; nil means every row.

@@ -128,6 +128,12 @@ func TestSelectErrors(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Field != "category" || ve.Value != "Meat" {
 		t.Errorf("unknown value: %v", err)
 	}
+	if err := v.Check([]Selection{{"colour", []string{"red"}}}); !errors.As(err, &fe) {
+		t.Errorf("Check of an unknown field: %v", err)
+	}
+	if err := v.Check([]Selection{{"category", []string{"Meat"}}}); !errors.As(err, &ve) {
+		t.Errorf("Check of an unknown value: %v", err)
+	}
 	if _, err := mustSelect(t, v).FieldValues("colour", FieldQuery{}); !errors.As(err, &fe) {
 		t.Errorf("field values of an unknown field: %v", err)
 	}

@@ -271,12 +271,8 @@ func (s *sqlStore) ListAppRevisions(ctx context.Context, tenant, app string, pag
 	}
 	// Revisions die with their app, so only an empty page leaves the app in doubt.
 	if len(out) == 0 {
-		ok, err := exists(ctx, s.db, `SELECT 1 FROM apps WHERE tenant_id = $1 AND id = $2`, tenant, app)
-		if err != nil {
-			return nil, fmt.Errorf("read app: %w", err)
-		}
-		if !ok {
-			return nil, ErrNotFound
+		if err := s.appExists(ctx, tenant, app); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -382,4 +378,17 @@ func (s *sqlStore) PurgeTenant(ctx context.Context, tenant string) error {
 		}
 		return nil
 	})
+}
+
+// appExists is ErrNotFound unless tenant has the app (deleted or not): what an empty page
+// of something that dies with its app leaves in doubt.
+func (s *sqlStore) appExists(ctx context.Context, tenant, app string) error {
+	ok, err := exists(ctx, s.db, `SELECT 1 FROM apps WHERE tenant_id = $1 AND id = $2`, tenant, app)
+	if err != nil {
+		return fmt.Errorf("read app: %w", err)
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	return nil
 }

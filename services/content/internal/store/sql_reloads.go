@@ -179,12 +179,8 @@ func (s *sqlStore) ListReloads(ctx context.Context, tenant, app string, page Pag
 	}
 	// Reloads die with their app, so only an empty page leaves the app in doubt.
 	if len(out) == 0 {
-		ok, err := exists(ctx, s.db, `SELECT 1 FROM apps WHERE tenant_id = $1 AND id = $2`, tenant, app)
-		if err != nil {
-			return nil, fmt.Errorf("read app: %w", err)
-		}
-		if !ok {
-			return nil, ErrNotFound
+		if err := s.appExists(ctx, tenant, app); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
