@@ -252,6 +252,18 @@ const (
 	//	{"reason": "LIVE_UNSUPPORTED", "domain": "oriel.dev",
 	//	 "metadata": {"table": "Regions"}}
 	ErrorReason_ERROR_REASON_LIVE_UNSUPPORTED ErrorReason = 43
+	// The call came from a web origin the tenant does not allow, or from another origin than
+	// the one the embed token is bound to.
+	//
+	//	{"reason": "ORIGIN_NOT_ALLOWED", "domain": "oriel.dev",
+	//	 "metadata": {"origin": "https://evil.example"}}
+	ErrorReason_ERROR_REASON_ORIGIN_NOT_ALLOWED ErrorReason = 44
+	// The credential or the tenant made more calls than its plan allows; retry after the
+	// time in Retry-After (and in metadata).
+	//
+	//	{"reason": "RATE_LIMITED", "domain": "oriel.dev",
+	//	 "metadata": {"limit": "tenant", "retry_after_seconds": "2"}}
+	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 45
 )
 
 // Enum value maps for ErrorReason.
@@ -301,6 +313,8 @@ var (
 		41: "ERROR_REASON_RELOAD_STATE",
 		42: "ERROR_REASON_FIELD_NOT_FOUND",
 		43: "ERROR_REASON_LIVE_UNSUPPORTED",
+		44: "ERROR_REASON_ORIGIN_NOT_ALLOWED",
+		45: "ERROR_REASON_RATE_LIMITED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -347,6 +361,8 @@ var (
 		"ERROR_REASON_RELOAD_STATE":            41,
 		"ERROR_REASON_FIELD_NOT_FOUND":         42,
 		"ERROR_REASON_LIVE_UNSUPPORTED":        43,
+		"ERROR_REASON_ORIGIN_NOT_ALLOWED":      44,
+		"ERROR_REASON_RATE_LIMITED":            45,
 	}
 )
 
@@ -509,7 +525,7 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xf0\v\n" +
+	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails*\xb4\f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12#\n" +
@@ -555,7 +571,9 @@ const file_oriel_errors_v1_errors_proto_rawDesc = "" +
 	"\x1bERROR_REASON_APP_NOT_LOADED\x10(\x12\x1d\n" +
 	"\x19ERROR_REASON_RELOAD_STATE\x10)\x12 \n" +
 	"\x1cERROR_REASON_FIELD_NOT_FOUND\x10*\x12!\n" +
-	"\x1dERROR_REASON_LIVE_UNSUPPORTED\x10+B\x91\x04\x92A\xd1\x03\x12n\n" +
+	"\x1dERROR_REASON_LIVE_UNSUPPORTED\x10+\x12#\n" +
+	"\x1fERROR_REASON_ORIGIN_NOT_ALLOWED\x10,\x12\x1d\n" +
+	"\x19ERROR_REASON_RATE_LIMITED\x10-B\x91\x04\x92A\xd1\x03\x12n\n" +
 	"\tOriel API\x12]Embedded analytics for SaaS vendors. Every call carries `Authorization: Bearer <credential>`.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xb8\x01\n" +
 	"\adefault\x12\xac\x01\n" +
 	"\x85\x01An error: `{\"error\": {\"code\", \"status\", \"message\", \"details\"}}`; details carry a google.rpc.ErrorInfo whose reason is an ErrorReason.\x12\"\n" +

@@ -244,8 +244,11 @@ type TenantSettings struct {
 	// The web origins allowed to embed this tenant's content, e.g.
 	// `https://app.example.com`. `http://` is accepted only for localhost.
 	AllowedWebOrigins []string `protobuf:"bytes,2,rep,name=allowed_web_origins,json=allowedWebOrigins,proto3" json:"allowed_web_origins,omitempty"`
-	// Colours of embedded content; the host page may override them.
-	Theme         *Theme `protobuf:"bytes,3,opt,name=theme,proto3" json:"theme,omitempty"`
+	// Colours and font of embedded content; the host page may override them.
+	Theme *Theme `protobuf:"bytes,3,opt,name=theme,proto3" json:"theme,omitempty"`
+	// The rate-limit plan the REST edge applies to the tenant's calls, one of the plans the
+	// edge is configured with (`--rate-plans`); empty means the edge's default plan.
+	Plan          string `protobuf:"bytes,4,opt,name=plan,proto3" json:"plan,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,7 +304,14 @@ func (x *TenantSettings) GetTheme() *Theme {
 	return nil
 }
 
-// Theme holds colours as `#rrggbb`.
+func (x *TenantSettings) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+// Theme holds colours as `#rrggbb` and a CSS font family.
 type Theme struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The accent colour of charts and controls.
@@ -309,7 +319,10 @@ type Theme struct {
 	// The background colour.
 	BackgroundColor string `protobuf:"bytes,2,opt,name=background_color,json=backgroundColor,proto3" json:"background_color,omitempty"`
 	// The text colour.
-	TextColor     string `protobuf:"bytes,3,opt,name=text_color,json=textColor,proto3" json:"text_color,omitempty"`
+	TextColor string `protobuf:"bytes,3,opt,name=text_color,json=textColor,proto3" json:"text_color,omitempty"`
+	// The font family of embedded content, as CSS writes it, e.g. `Inter, sans-serif`:
+	// names, spaces, commas, hyphens and quotes only, so it cannot break out of the style.
+	FontFamily    string `protobuf:"bytes,4,opt,name=font_family,json=fontFamily,proto3" json:"font_family,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +374,13 @@ func (x *Theme) GetBackgroundColor() string {
 func (x *Theme) GetTextColor() string {
 	if x != nil {
 		return x.TextColor
+	}
+	return ""
+}
+
+func (x *Theme) GetFontFamily() string {
+	if x != nil {
+		return x.FontFamily
 	}
 	return ""
 }
@@ -574,13 +594,15 @@ const file_oriel_tenant_v1_tenant_proto_rawDesc = "" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x15\n" +
 	"\x11STATE_DEACTIVATED\x10\x02\x12\x11\n" +
 	"\rSTATE_DELETED\x10\x03:8\xeaA5\n" +
-	"\x10oriel.dev/Tenant\x12\x10tenants/{tenant}*\atenants2\x06tenant\"\xfc\x04\n" +
+	"\x10oriel.dev/Tenant\x12\x10tenants/{tenant}*\atenants2\x06tenant\"\xae\x06\n" +
 	"\x0eTenantSettings\x12\xd2\x01\n" +
 	"\x0edefault_locale\x18\x01 \x01(\tB\xaa\x01\xbaH\xa6\x01\xba\x01\xa2\x01\n" +
 	"\rtenant.locale\x12=must be a BCP 47 language tag such as en, en-US or zh-Hant-TW\x1aRthis == '' || this.matches('^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$')R\rdefaultLocale\x12\xe6\x02\n" +
 	"\x13allowed_web_origins\x18\x02 \x03(\tB\xb5\x02\xbaH\xb1\x02\x92\x01\xad\x02\x102\x18\x01\"\xa6\x02\xba\x01\x9d\x02\n" +
 	"\x11tenant.web_origin\x12ymust be an origin such as https://app.example.com (scheme, host and optional port; no path), with http only for localhost\x1a\x8c\x01this.matches('^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$') || this.matches('^http://(localhost|127\\\\.0\\\\.0\\\\.1)(:[0-9]{1,5})?$')r\x03\x18\xfd\x01R\x11allowedWebOrigins\x12,\n" +
-	"\x05theme\x18\x03 \x01(\v2\x16.oriel.tenant.v1.ThemeR\x05theme\"\xab\x03\n" +
+	"\x05theme\x18\x03 \x01(\v2\x16.oriel.tenant.v1.ThemeR\x05theme\x12\xaf\x01\n" +
+	"\x04plan\x18\x04 \x01(\tB\x9a\x01\xbaH\x96\x01\xba\x01\x92\x01\n" +
+	"\vtenant.plan\x12Mmust be 1 to 32 lowercase letters, digits and hyphens, starting with a letter\x1a4this == '' || this.matches('^[a-z][a-z0-9-]{0,31}$')R\x04plan\"\xa5\x05\n" +
 	"\x05Theme\x12\x89\x01\n" +
 	"\rprimary_color\x18\x01 \x01(\tBd\xbaHa\xba\x01^\n" +
 	"\ftenant.color\x12\x1dmust be a colour like #1a73e8\x1a/this == '' || this.matches('^#[0-9a-fA-F]{6}$')R\fprimaryColor\x12\x8f\x01\n" +
@@ -588,7 +610,10 @@ const file_oriel_tenant_v1_tenant_proto_rawDesc = "" +
 	"\ftenant.color\x12\x1dmust be a colour like #ffffff\x1a/this == '' || this.matches('^#[0-9a-fA-F]{6}$')R\x0fbackgroundColor\x12\x83\x01\n" +
 	"\n" +
 	"text_color\x18\x03 \x01(\tBd\xbaHa\xba\x01^\n" +
-	"\ftenant.color\x12\x1dmust be a colour like #202124\x1a/this == '' || this.matches('^#[0-9a-fA-F]{6}$')R\ttextColor\"\x9f\x01\n" +
+	"\ftenant.color\x12\x1dmust be a colour like #202124\x1a/this == '' || this.matches('^#[0-9a-fA-F]{6}$')R\ttextColor\x12\xf7\x01\n" +
+	"\vfont_family\x18\x04 \x01(\tB\xd5\x01\xbaH\xd1\x01\xba\x01\xcd\x01\n" +
+	"\vtenant.font\x12\x81\x01must be a CSS font family such as Inter, sans-serif (letters, digits, spaces, commas, hyphens and quotes; at most 200 characters)\x1a:this.size() <= 200 && this.matches('^[A-Za-z0-9 ,\\'\"-]*$')R\n" +
+	"fontFamily\"\x9f\x01\n" +
 	"\x06Region\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x18\n" +
 	"\x04code\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x04code\x12'\n" +

@@ -441,8 +441,8 @@ type UpdateTenantRequest struct {
 	// set, the update happens only if the tenant still has that etag.
 	Tenant *Tenant `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The fields to update: `display_name`, `hostnames`, `labels`, `settings` or one of
-	// `settings.default_locale`, `settings.allowed_web_origins`, `settings.theme`; `*` for all
-	// of them.
+	// `settings.default_locale`, `settings.allowed_web_origins`, `settings.theme`,
+	// `settings.plan`; `*` for all of them.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
