@@ -15,11 +15,25 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: dev
-dev: ## Run the whole stack in one process on embedded defaults (data in ./.oriel)
+dev: embed-client ## Run the whole stack in one process on embedded defaults (data in ./.oriel)
 	go run ./cli/cmd/oriel dev
 
+.PHONY: demo
+demo: embed-client ## Run the stack with a demo ISV (two tenants, users, a dashboard); open http://localhost:8080/demo
+	go run ./cli/cmd/oriel dev --demo
+
+# The embed client (TypeScript and ECharts from npm) is built into the folder the gateway
+# embeds; it is rebuilt only when its sources change.
+EMBED_WEB := gateway/embedclient/web
+EMBED_JS := gateway/embedclient/dist/oriel-embed.js
+$(EMBED_JS): $(shell find $(EMBED_WEB) -path '*/node_modules' -prune -o -type f -print 2>/dev/null)
+	./tools/scripts/build-embed-client.sh
+
+.PHONY: embed-client
+embed-client: $(EMBED_JS) ## Build the embed client (<oriel-embed>) that the gateway serves
+
 .PHONY: test
-test: ## Run every check and every test; starts PostgreSQL and Redis when they are missing
+test: embed-client ## Run every check and every test; starts PostgreSQL and Redis when they are missing
 	@# The script prints `export` lines for servers it had to start; a failure stops here.
 	services="$$(./tools/scripts/test-services.sh)"; eval "$$services"; \
 	$(MAKE) --no-print-directory check; \
@@ -68,12 +82,12 @@ vet: ## go vet over every module
 	GOWORK=$(CURDIR)/tools/go.work go vet ./tools/...
 
 .PHONY: bench
-bench: ## Run the benchmarks (PostgreSQL and Redis needed, as for make test)
+bench: embed-client ## Run the benchmarks (PostgreSQL and Redis needed, as for make test)
 	services="$$(./tools/scripts/test-services.sh)"; eval "$$services"; \
 	go test -run '^$$' -bench . -benchtime 3s work
 
 .PHONY: build
-build: ## Build every binary into bin/
+build: embed-client ## Build every binary into bin/
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cli/cmd/oriel ./services/content/cmd/content ./services/datagateway/cmd/datagateway ./services/datagateway/cmd/oriel-agent ./services/identity/cmd/identity ./services/tenant/cmd/tenant ./gateway/cmd/gateway
 
 .PHONY: tidy

@@ -54,6 +54,9 @@ type Config struct {
 	MaxBodyBytes  int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight requests may take to finish at shutdown." default:"20s"`
+	// Routes are more pages served beside the API, by http.ServeMux pattern: `oriel dev
+	// --demo` serves its demo host page and backend at /demo this way.
+	Routes map[string]http.Handler `kong:"-"`
 }
 
 // Validate reports the first thing wrong with the configuration.
@@ -172,6 +175,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(gen.OpenAPI)
 	})
+	for pattern, h := range cfg.Routes {
+		root.Handle(pattern, h)
+	}
 	root.Handle("/", g.api(mux))
 	g.handler = root
 	lis, err := net.Listen("tcp", cfg.Addr)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,8 @@ type Config struct {
 	PurgeInterval time.Duration
 	// Now is the clock of the services; nil means time.Now.
 	Now func() time.Time
+	// GatewayRoutes are pages the REST edge serves beside the API (gateway.Config.Routes).
+	GatewayRoutes map[string]http.Handler
 }
 
 // Stack is a running stack.
@@ -270,6 +273,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 		StreamTimeout:   time.Hour,
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 5 * time.Second,
+		Routes:          cfg.GatewayRoutes,
 	}, log.With("service", "gateway"))
 	if err != nil {
 		return fail(fmt.Errorf("gateway: %w", err))
