@@ -3,14 +3,26 @@
 // call. The edge holds nothing durable. It forwards the caller's Authorization and nothing
 // else the caller chose, caps every call with a deadline, limits request bodies, and writes
 // every error as {"error": {"code", "status", "message", "details"}}.
+//
+// It also protects the API before any call reaches a service (see protected for the
+// order): it introspects API keys and embed tokens with identity (401 as a service would
+// say it, 503 when identity cannot be asked); lets cross-origin browser calls in only from
+// the tenant's allowed web origins (CORS for those, 403 ORIGIN_NOT_ALLOWED for the rest),
+// and embed tokens bound to an origin only from it; and rate-limits every call per
+// credential and per tenant by the tenant's plan, in Redis (failing open when Redis
+// fails), with RateLimit-* headers and 429 + Retry-After. Tenants' settings are read with
+// the edge's --service-api-key and cached for a few seconds.
+//
+// It serves the embed client (embedclient): oriel-embed.js, the frame pages with a
+// Content-Security-Policy whose frame-ancestors are the tenant's allowed origins, and the
+// tenant's theme. Every request gets one access-log line.
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +32,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,6 +41,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/oriel-dev/oriel/gateway/embedclient"
 	"github.com/oriel-dev/oriel/gen"
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
@@ -35,6 +49,8 @@ import (
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
+	"github.com/oriel-dev/oriel/platform/auth"
+	"github.com/oriel-dev/oriel/platform/redisconn"
 	"github.com/oriel-dev/oriel/platform/requestid"
 )
 
@@ -54,9 +70,24 @@ type Config struct {
 	MaxBodyBytes  int64         `name:"max-body-bytes" help:"The largest request body accepted; larger ones get 413." default:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight requests may take to finish at shutdown." default:"20s"`
+	// ServiceAPIKey reads tenants' settings (allowed origins, theme, rate plan); without it
+	// no origin may call cross-origin, frame pages may not be framed, and every tenant has
+	// the default plan.
+	ServiceAPIKey  string        `name:"service-api-key" help:"A platform API key with tenants.read, to read tenants' settings (allowed web origins, theme, rate plan). Without it no cross-origin call is allowed, frame pages cannot be framed and every tenant gets the default plan."`
+	TenantCacheTTL time.Duration `name:"tenant-cache-ttl" help:"How long a tenant's settings (or its absence) are cached; a changed setting takes effect at most this much later." default:"5s"`
+	// CredentialCacheTTL caches API keys' introspection; embed tokens are asked about on
+	// every call, so their revocation is immediate.
+	CredentialCacheTTL time.Duration `name:"credential-cache-ttl" help:"How long an API key's introspection is cached at the edge; a revoked key works at most this much longer. Embed tokens are never cached." default:"5s"`
+	RedisURL           string        `name:"redis-url" help:"Redis holding the rate-limit buckets (redis://host:port/db); required unless --dev-mode."`
+	DevMode            bool          `name:"dev-mode" help:"Keep rate-limit buckets in process memory instead of Redis (one edge only)."`
+	// RatePlans are --rate-plan values; see parseRatePlans for the format.
+	RatePlans []string `name:"rate-plan" aliases:"rate-plans" sep:";" placeholder:"NAME=credential:RATE/UNIT:BURST,tenant:RATE/UNIT:BURST" help:"A rate plan tenants can be on (settings.plan), e.g. pro=credential:50/s:100,tenant:500/s:1000 (UNIT s, m or h; BURST calls at once). Repeatable; ';' separates plans in ORIEL_RATE_PLAN. A plan named default applies to tenants without one; built in: default=credential:20/s:40,tenant:100/s:200."`
 	// Routes are more pages served beside the API, by http.ServeMux pattern: `oriel dev
 	// --demo` serves its demo host page and backend at /demo this way.
 	Routes map[string]http.Handler `kong:"-"`
+	// EmbedClient is the built embed client (oriel-embed.js, frame.html at its root); nil
+	// means the one compiled in (embedclient.Dist).
+	EmbedClient fs.FS `kong:"-"`
 }
 
 // Validate reports the first thing wrong with the configuration.
@@ -70,8 +101,17 @@ func (c Config) Validate() error {
 		return errors.New("--max-body-bytes must be > 0")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be > 0")
+	case c.TenantCacheTTL < 0 || c.TenantCacheTTL > 10*time.Minute:
+		return errors.New("--tenant-cache-ttl must be between 0 and 10m")
+	case c.CredentialCacheTTL < 0 || c.CredentialCacheTTL > time.Minute:
+		return errors.New("--credential-cache-ttl must be between 0 and 1m")
+	case c.RedisURL == "" && !c.DevMode:
+		return errors.New("--redis-url (ORIEL_REDIS_URL) is required for the rate-limit buckets, unless --dev-mode keeps them in memory")
+	case c.ServiceAPIKey != "" && !strings.HasPrefix(c.ServiceAPIKey, auth.APIKeyPrefix):
+		return fmt.Errorf("--service-api-key must be an API key (%s…)", auth.APIKeyPrefix)
 	}
-	return nil
+	_, err := parseRatePlans(c.RatePlans)
+	return err
 }
 
 // setQueryParser guards the one write of grpc-gateway's global query parser.
@@ -90,6 +130,14 @@ type Gateway struct {
 	backends []backend
 	handler  http.Handler
 	lis      net.Listener
+
+	introspector *auth.Introspector
+	tenants      *tenantDirectory
+	plans        map[string]RatePlan
+	limiter      rateLimiter
+	redis        *redis.Client
+	// script and frame are the built embed client's files, nil when it is not built.
+	script, frame *embedAsset
 }
 
 // marshaler writes JSON with the proto's camelCase names and reads it strictly: an unknown
@@ -105,7 +153,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log}
+	plans, err := parseRatePlans(cfg.RatePlans)
+	if err != nil {
+		return nil, err
+	}
+	client := cfg.EmbedClient
+	if client == nil {
+		client = embedclient.Dist()
+	}
+	g := &Gateway{cfg: cfg, log: log, plans: plans,
+		script: loadEmbedAsset(client, embedclient.Script), frame: loadEmbedAsset(client, embedclient.FramePage)}
 	muxOpts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		// Authorization is forwarded by grpc-gateway itself; every other header stays here.
@@ -168,6 +225,31 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		}
 	}
 
+	conns := map[string]*grpc.ClientConn{}
+	for _, b := range g.backends {
+		conns[b.name] = b.conn
+	}
+	g.introspector = auth.NewIntrospector(conns["identity"], cfg.CredentialCacheTTL)
+	g.tenants = newTenantDirectory(conns["tenant"], cfg.ServiceAPIKey, cfg.TenantCacheTTL)
+	if cfg.ServiceAPIKey == "" {
+		log.Warn("no --service-api-key: tenants' settings cannot be read, so no origin may call cross-origin, " +
+			"frame pages cannot be framed and every tenant gets the default rate plan")
+	}
+	if cfg.RedisURL != "" {
+		rdb, err := redisconn.Open(ctx, cfg.RedisURL)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("rate limits: %w", err)
+		}
+		g.redis = rdb
+		g.limiter = newRedisRateLimiter(rdb)
+	} else {
+		g.limiter = newMemoryRateLimiter(time.Now)
+	}
+	if g.script == nil || g.frame == nil {
+		log.Warn("the embed client is not built (run make embed-client): its script and frame pages answer 503")
+	}
+
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	root.HandleFunc("GET /readyz", g.readyz)
@@ -175,11 +257,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(gen.OpenAPI)
 	})
+	root.HandleFunc("GET /embed/v1/oriel-embed.js", g.serveScript)
+	root.HandleFunc("GET /embed/v1/tenants/{tenant}/apps/{app}", g.serveFramePage)
+	root.HandleFunc("GET /embed/v1/tenants/{tenant}/apps/{app}/sheets/{sheet}", g.serveFramePage)
+	root.Handle("/embed/v1/tenants/{tenant}/theme", g.protected(http.HandlerFunc(g.serveTheme)))
 	for pattern, h := range cfg.Routes {
 		root.Handle(pattern, h)
 	}
-	root.Handle("/", g.api(mux))
-	g.handler = root
+	root.Handle("/", g.protected(mux))
+	g.handler = g.accessLogged(root)
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		g.Close()
@@ -192,62 +278,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 // Handler serves the edge.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Close closes the connections to the services.
+// Close closes the connections to the services and Redis.
 func (g *Gateway) Close() {
 	for _, b := range g.backends {
 		_ = b.conn.Close()
 	}
-}
-
-// api wraps the grpc-gateway mux with what every API call gets, in this order: a request
-// id (echoed as X-Request-Id and sent to the service as x-request-id); removal of every
-// header grpc-gateway would otherwise turn into metadata or a deadline; the body limit;
-// the call deadline.
-func (g *Gateway) api(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestid.New()
-		w.Header().Set("X-Request-Id", id)
-		ctx := requestid.NewContext(r.Context(), id)
-
-		// grpc-gateway derives metadata from these (x-forwarded-*, a client-set
-		// deadline); the edge decides them itself.
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "Grpc-Timeout"} {
-			r.Header.Del(h)
-		}
-		r.Host = ""
-
-		if r.ContentLength > g.cfg.MaxBodyBytes {
-			g.tooLarge(w)
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			// Buffered so that an oversized chunked body is a 413 too, not a decode error;
-			// the limit bounds the memory this takes.
-			body, err := io.ReadAll(io.LimitReader(r.Body, g.cfg.MaxBodyBytes+1))
-			if err != nil {
-				writeError(w, marshaler, status.Convert(apierr.New(codes.InvalidArgument,
-					errorsv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, "the request body could not be read")), 0)
-				return
-			}
-			if int64(len(body)) > g.cfg.MaxBodyBytes {
-				g.tooLarge(w)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-
-		// Streams get the stream cap, every other call the call cap: watches (AIP's
-		// `:watch` custom methods) last as long as what they watch, and a query streams its
-		// rows for as long as the datagateway lets it run (its --query-timeout, or the
-		// request's own timeout), which is longer than a call should.
-		limit := g.cfg.CallTimeout
-		if isStream(r.URL.Path) {
-			limit = g.cfg.StreamTimeout
-		}
-		ctx, cancel := context.WithTimeout(ctx, limit)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	if g.redis != nil {
+		_ = g.redis.Close()
+	}
 }
 
 // isStream reports whether a path is that of a server-streaming method: `…:watch` or

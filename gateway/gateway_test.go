@@ -24,6 +24,7 @@ import (
 	contentv1 "github.com/oriel-dev/oriel/gen/pb/oriel/content/v1"
 	datagatewayv1 "github.com/oriel-dev/oriel/gen/pb/oriel/datagateway/v1"
 	errorsv1 "github.com/oriel-dev/oriel/gen/pb/oriel/errors/v1"
+	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
 )
@@ -142,6 +143,10 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 	tenantv1.RegisterTenantServiceServer(gs, b)
 	contentv1.RegisterRolloutServiceServer(gs, &watcher{b: b})
 	datagatewayv1.RegisterConnectionServiceServer(gs, &querier{b: b})
+	// The edge introspects API keys: the one these tests send is a platform key.
+	identityv1.RegisterTokenServiceServer(gs, &fakeIdentity{principals: map[string]*identityv1.Principal{
+		"oriel_sk_test": {Kind: identityv1.Principal_KIND_SERVICE_ACCOUNT, Name: "serviceAccounts/test", Credential: "serviceAccounts/test/keys/k1"},
+	}})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	go func() { _ = gs.Serve(lis) }()
@@ -163,6 +168,9 @@ func startEdge(t *testing.T, cfg gateway.Config) *edge {
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	cfg.ShutdownTimeout = time.Second
+	if cfg.RedisURL == "" {
+		cfg.DevMode = true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := gateway.New(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -57,7 +57,13 @@ type Config struct {
 	Now func() time.Time
 	// GatewayRoutes are pages the REST edge serves beside the API (gateway.Config.Routes).
 	GatewayRoutes map[string]http.Handler
+	// GatewayRatePlans are the edge's --rate-plan values; empty means devRatePlans.
+	GatewayRatePlans []string
 }
+
+// devRatePlans let one developer (and the benchmarks, which run thousands of calls a
+// second) never hit a limit, while every response still carries the RateLimit headers.
+var devRatePlans = []string{"default=credential:50000/s:50000,tenant:50000/s:50000"}
 
 // Stack is a running stack.
 type Stack struct {
@@ -263,6 +269,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 	started = append(started, contentSrv)
 	st.ContentGRPCAddr, st.ContentHTTPAddr = contentSrv.GRPCAddr(), contentSrv.HTTPAddr()
 
+	ratePlans := cfg.GatewayRatePlans
+	if len(ratePlans) == 0 {
+		ratePlans = devRatePlans
+	}
 	edge, err := gateway.New(ctx, gateway.Config{
 		Addr:            loopback(cfg.GatewayAddr),
 		TenantAddr:      st.TenantGRPCAddr,
@@ -274,6 +284,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Stack, error) {
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 5 * time.Second,
 		Routes:          cfg.GatewayRoutes,
+		// One machine, one operator: the admin key reads tenants' settings (allowed
+		// origins, theme, rate plan).
+		ServiceAPIKey:      st.AdminKey,
+		TenantCacheTTL:     5 * time.Second,
+		CredentialCacheTTL: 5 * time.Second,
+		// Rate-limit buckets in Redis when the stack has one, else in memory.
+		RedisURL:  cfg.RedisURL,
+		DevMode:   cfg.RedisURL == "",
+		RatePlans: ratePlans,
 	}, log.With("service", "gateway"))
 	if err != nil {
 		return fail(fmt.Errorf("gateway: %w", err))
