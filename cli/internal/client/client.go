@@ -39,7 +39,22 @@ type Client struct {
 	base    *url.URL
 	baseErr error
 	apiKey  string
-	http    *http.Client
+	// embedOrigin, when set, is sent as EmbedOriginHeader on every call.
+	embedOrigin string
+	http        *http.Client
+}
+
+// EmbedOriginHeader names the web origin a call is made for. An embed token bound to an
+// origin (ExchangeTokenRequest.allowed_origin) is accepted only from that origin; a caller
+// that is not a browser, so sends no Origin, names it here.
+const EmbedOriginHeader = "Oriel-Embed-Origin"
+
+// WithEmbedOrigin returns a copy of c that names origin on every call (see
+// EmbedOriginHeader); "" names none.
+func (c *Client) WithEmbedOrigin(origin string) *Client {
+	cp := *c
+	cp.embedOrigin = origin
+	return &cp
 }
 
 // New returns a client for the edge at baseURL (e.g. http://localhost:8080, optionally
@@ -300,6 +315,9 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 	req.Header.Set("User-Agent", UserAgent)
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	if c.embedOrigin != "" {
+		req.Header.Set(EmbedOriginHeader, c.embedOrigin)
 	}
 	return req, nil
 }

@@ -616,8 +616,21 @@ func TestClientSendsKeyJSONAndUserAgentAndEscapesQueries(t *testing.T) {
 	if h := got.Header.Get("Authorization"); h != "" {
 		t.Errorf("Authorization = %q without a key, want none", h)
 	}
+	if h, ok := got.Header[client.EmbedOriginHeader]; ok {
+		t.Errorf("%s = %q unasked, want none", client.EmbedOriginHeader, h)
+	}
+
 	if q := got.URL.Query(); q.Get("filter") != `labels.plan = "a&b"` || q.Get("pageSize") != "5" {
 		t.Errorf("query = %v, want the filter intact and pageSize 5", q)
+	}
+	mu.Unlock()
+	_, err = client.New(srv.URL, "oriel_et_x", srv.Client()).WithEmbedOrigin("https://app.acme.example.com").ListTenants(ctx, &tenantv1.ListTenantsRequest{})
+	mu.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := got.Header.Get(client.EmbedOriginHeader); h != "https://app.acme.example.com" {
+		t.Errorf("%s = %q, want the origin named", client.EmbedOriginHeader, h)
 	}
 }
 

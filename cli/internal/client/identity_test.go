@@ -484,7 +484,11 @@ func TestEmbedFlowEndToEnd(t *testing.T) {
 	t.Parallel()
 	c, _ := adminClient(t)
 	ctx := testContext(t)
-	mustCreate(t, c, newTenantRequest("initech"))
+	// Its embed tokens are bound to an origin, which the edge accepts only if the tenant
+	// allows it.
+	initech := newTenantRequest("initech")
+	initech.Tenant.Settings = &tenantv1.TenantSettings{AllowedWebOrigins: []string{"https://app.initech.example"}}
+	mustCreate(t, c, initech)
 	mustCreate(t, c, newTenantRequest("globex"))
 	k := newISVKey(t, "k1")
 	mustProvider(t, c, "initech", "isv", providerFor(k))
@@ -543,18 +547,18 @@ func TestEmbedFlowEndToEnd(t *testing.T) {
 	}
 
 	// The embed token is a credential: it may ask who it is …
-	embed := c.WithCredential(byKey.GetToken())
+	embed := c.WithCredential(byKey.GetToken()).WithEmbedOrigin("https://app.initech.example") // the origin it is bound to
 	self, err := embed.IntrospectToken(ctx, &identityv1.IntrospectTokenRequest{})
 	if err != nil || self.GetPrincipal().GetName() != byKey.GetEmbedSession().GetUser() {
 		t.Errorf("self-introspection = %v, %v", self, err)
 	}
 	// … and reaches the tenant service, which authenticates it through identity. Embed
-	// sessions hold no scopes, so reading the tenant is PERMISSION_DENIED; another tenant
-	// is NOT_FOUND, as for any tenant-bound credential.
+	// sessions hold no scopes, so reading the tenant is PERMISSION_DENIED. Another tenant
+	// is refused at the edge already: its origin is none globex allows.
 	_, err = embed.GetTenant(ctx, &tenantv1.GetTenantRequest{Name: "tenants/initech"})
 	apiError(t, err, http.StatusForbidden, "PERMISSION_DENIED")
 	_, err = embed.GetTenant(ctx, &tenantv1.GetTenantRequest{Name: "tenants/globex"})
-	apiError(t, err, http.StatusNotFound, "RESOURCE_NOT_FOUND")
+	apiError(t, err, http.StatusForbidden, "ORIGIN_NOT_ALLOWED")
 	// It can administer nothing in identity either.
 	_, err = embed.ListUsers(ctx, &identityv1.ListUsersRequest{Parent: "tenants/initech"})
 	apiError(t, err, http.StatusForbidden, "PERMISSION_DENIED")

@@ -96,8 +96,8 @@ func (c *AgentsEnrollmentTokenCmd) Run(s *Session) error {
 	if err != nil {
 		return err
 	}
-	if s.JSON {
-		return printJSON(s.Stdout, resp)
+	if s.structured() {
+		return s.print(resp)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Token", resp.GetEnrollmentToken())

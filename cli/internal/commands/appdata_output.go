@@ -20,8 +20,8 @@ func countText(shown int, total int64, offset int32, noun string) string {
 // printChartData writes chart data: the columns, the rows, a totals row (when there are
 // dimensions to total over) and how many rows there are.
 func (s *Session) printChartData(resp *contentv1.GetChartDataResponse, offset int32) error {
-	if s.JSON {
-		return printJSON(s.Stdout, resp)
+	if s.structured() {
+		return s.print(resp)
 	}
 	tw := newTable(s.Stdout)
 	header := make([]string, len(resp.GetColumns()))
@@ -66,8 +66,8 @@ func cellTexts(r *contentv1.ChartRow) []string {
 // printFieldValues writes a field's values with their states and counts, then how many
 // match in all.
 func (s *Session) printFieldValues(resp *contentv1.GetFieldValuesResponse, offset int32) error {
-	if s.JSON {
-		return printJSON(s.Stdout, resp)
+	if s.structured() {
+		return s.print(resp)
 	}
 	tw := newTable(s.Stdout)
 	fmt.Fprintln(tw, "VALUE\tSTATE\tCOUNT")
@@ -83,8 +83,8 @@ func (s *Session) printFieldValues(resp *contentv1.GetFieldValuesResponse, offse
 
 // printDataModel writes the tables, then the fields, then the model's memory and origin.
 func (s *Session) printDataModel(m *contentv1.GetDataModelResponse) error {
-	if s.JSON {
-		return printJSON(s.Stdout, m)
+	if s.structured() {
+		return s.print(m)
 	}
 	tw := newTable(s.Stdout)
 	fmt.Fprintln(tw, "TABLE\tROWS\tFIELDS")
@@ -114,8 +114,8 @@ func (s *Session) printDataModel(m *contentv1.GetDataModelResponse) error {
 // printSelections writes a session's selections, a field a row in the order they were
 // made, then whether back and forward have somewhere to go.
 func (s *Session) printSelections(st *contentv1.SelectionState) error {
-	if s.JSON {
-		return printJSON(s.Stdout, st)
+	if s.structured() {
+		return s.print(st)
 	}
 	tw := newTable(s.Stdout)
 	fmt.Fprintln(tw, "FIELD\tVALUES")

@@ -1,9 +1,9 @@
 // Package commands holds the `oriel` CLI's client commands (tenants, regions, identity:
 // providers, users, groups, role bindings, service accounts, keys, embed tokens; content:
 // spaces, apps, reloads and app data, templates, rollouts; data: connections, agents,
-// replications; and the offline `jwt` helpers) as kong command structs, and Main, which
-// parses and runs a command line with injectable output streams so that tests run the
-// real CLI in-process.
+// replications; and the offline `jwt` helpers) as kong command structs, the contexts that
+// store edges and their keys by name, shell completion, and Main, which parses and runs a
+// command line with injectable output streams so that tests run the real CLI in-process.
 package commands
 
 import (
@@ -42,6 +42,8 @@ type Commands struct {
 	Connections     ConnectionsCmd     `cmd:"" help:"Manage a tenant's data connections (PostgreSQL, MySQL, HTTP); test them, query them."`
 	Agents          AgentsCmd          `cmd:"" help:"Manage the agents that reach data inside a customer's network, dialing out only."`
 	Replications    ReplicationsCmd    `cmd:"" help:"Replicate a customer's PostgreSQL tables continuously into a target PostgreSQL (CDC)."`
+	Context         ContextCmd         `cmd:"" help:"Store edges and their API keys by name, like kubectl's contexts, and pick the current one."`
+	Completion      CompletionCmd      `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
 }
 
 // Exit codes. kong's own usage code (80) is mapped to 2, which is what shells and scripts
@@ -81,7 +83,7 @@ func MainWithInput(app any, args []string, stdin io.Reader, stdout, stderr io.Wr
 		kong.Description("Oriel: embedded analytics for SaaS vendors.\n\n"+
 			"`oriel dev` runs the whole stack locally and prints an admin API key; `oriel jwt` and "+
 			"`oriel keys generate` work offline; the other commands call a running REST edge (--addr) "+
-			"with an API key (--api-key or ORIEL_API_KEY)."),
+			"with an API key (--api-key or ORIEL_API_KEY), or both from a stored context (`oriel context add`)."),
 		kong.DefaultEnvars("ORIEL"),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitPanic{c}) }),
@@ -94,6 +96,9 @@ func MainWithInput(app any, args []string, stdin io.Reader, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitError
 	}
+	// A shell asking for completions (COMP_LINE set) gets them on stdout and the exit
+	// through kong.Exit above; any other run goes on to parse.
+	completeCommandLine(parser)
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		printUsageError(stderr, err)
@@ -156,29 +161,42 @@ func printError(w io.Writer, err error) {
 // ClientFlags say where the REST edge is and how to talk to it. Every client command
 // group embeds them, so they are given after the group's name (`oriel tenants list
 // --output json`). They are not on the root because `oriel dev` has its own --addr.
+//
+// --addr and --api-key have no kong default: an empty value means neither the flag nor
+// its ORIEL_* variable was given, which is when a context (and then the default address)
+// fills it in; see resolveConnection.
 type ClientFlags struct {
-	Addr    string        `name:"addr" group:"connection" default:"http://localhost:8080" help:"Base URL of the REST edge (a loopback host:port means http)."`
-	APIKey  string        `name:"api-key" group:"connection" placeholder:"KEY" help:"API key (oriel_sk_…), or an embed token (oriel_et_…) to call as its user. Prefer the environment variable: flags show in process lists."`
-	Output  string        `name:"output" short:"o" group:"connection" enum:"table,json" default:"table" help:"Output format: table or json."`
-	Timeout time.Duration `name:"timeout" group:"connection" default:"30s" help:"How long the whole command may take; 0 means no limit."`
+	Addr    string `name:"addr" group:"connection" placeholder:"URL" help:"Base URL of the REST edge (a loopback host:port means http); over the context's, else http://localhost:8080."`
+	APIKey  string `name:"api-key" group:"connection" placeholder:"KEY" help:"API key (oriel_sk_…), or an embed token (oriel_et_…) to call as its user, over the context's. Prefer the environment variable or a context: flags show in process lists."`
+	Context string `name:"context" group:"connection" placeholder:"NAME" predictor:"context" help:"The stored context (oriel context list) to take the address and API key from, instead of the current one."`
+	// EmbedOrigin is for an embed token bound to an origin: the edge accepts it only from
+	// that origin, which a caller that is not a browser names in a header.
+	EmbedOrigin string        `name:"embed-origin" group:"connection" placeholder:"ORIGIN" help:"With an embed token bound to a web origin (token exchange --allowed-origin) as the credential, that origin, e.g. https://app.example.com."`
+	Output      string        `name:"output" short:"o" group:"connection" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml (the API's JSON names)."`
+	Timeout     time.Duration `name:"timeout" group:"connection" default:"30s" help:"How long the whole command may take; 0 means no limit."`
 }
+
+// defaultAddr is where `oriel dev` serves the REST edge.
+const defaultAddr = "http://localhost:8080"
 
 // Session is what a client command runs with: an authenticated client, the output format
 // and the command's deadline.
 type Session struct {
 	// Client calls the edge.
 	Client *client.Client
-	// JSON is true for --output json.
-	JSON bool
+	// Output is the output format: table, json or yaml.
+	Output string
 	// Stdout receives results; Stderr receives notes such as the next page token.
 	Stdout, Stderr io.Writer
 
 	timeout time.Duration
+	// keyNote, when no API key was found, says why (empty if there was simply none).
+	keyNote string
 	hasKey  bool
 }
 
 // errNoAPIKey is what a command that needs an API key says when none was given.
-var errNoAPIKey = errors.New("no API key: pass --api-key or set ORIEL_API_KEY (`oriel dev` prints the admin key)")
+var errNoAPIKey = errors.New("no API key: pass --api-key, set ORIEL_API_KEY or store one in a context (oriel context add; `oriel dev` prints the admin key)")
 
 // ProvideSession checks the client flags and builds the Session for a command's Run. kong
 // calls it only for commands that take a *Session, so `oriel keys generate` never needs a
@@ -189,6 +207,9 @@ func (f *ClientFlags) ProvideSession(kctx *kong.Context) (*Session, error) {
 		return nil, err
 	}
 	if !s.hasKey {
+		if s.keyNote != "" {
+			return nil, fmt.Errorf("%w\n%s", errNoAPIKey, s.keyNote)
+		}
 		return nil, errNoAPIKey
 	}
 	return s, nil
@@ -208,17 +229,21 @@ func (f *ClientFlags) ProvideKeylessSession(kctx *kong.Context) (*KeylessSession
 }
 
 func (f *ClientFlags) session(kctx *kong.Context) (*Session, error) {
-	key := strings.TrimSpace(f.APIKey) // key files usually end with a newline
 	if f.Timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %s", f.Timeout)
 	}
+	conn, err := resolveConnection(f.Addr, f.APIKey, f.Context)
+	if err != nil {
+		return nil, err
+	}
 	return &Session{
-		Client:  client.New(edgeURL(f.Addr), key, nil),
-		JSON:    f.Output == "json",
+		Client:  client.New(conn.addr, conn.key, nil).WithEmbedOrigin(f.EmbedOrigin),
+		Output:  f.Output,
 		Stdout:  kctx.Stdout,
 		Stderr:  kctx.Stderr,
 		timeout: f.Timeout,
-		hasKey:  key != "",
+		keyNote: conn.keyNote,
+		hasKey:  conn.key != "",
 	}, nil
 }
 

@@ -35,6 +35,8 @@ func run(args ...string) result {
 // edge is a running stack and the connection flags that reach it.
 type edge struct {
 	url, key string
+	// extra are connection flags every command gets after the others.
+	extra []string
 }
 
 func startEdge(t *testing.T) edge {
@@ -58,6 +60,7 @@ func startEdge(t *testing.T) edge {
 func (e edge) run(t *testing.T, output string, args ...string) result {
 	t.Helper()
 	args = append(args, "--addr", e.url, "--api-key", e.key, "--output", output, "--timeout", "30s")
+	args = append(args, e.extra...)
 	return run(args...)
 }
 
@@ -372,7 +375,7 @@ func TestUsageErrorsExitTwoWithoutCallingTheEdge(t *testing.T) {
 		{"create without a region", []string{"tenants", "create", "--display-name", "x", "--hostname", "h.example.com"}, "--region"},
 		{"deactivate without confirmation", []string{"tenants", "deactivate", "acme"}, "--confirm-hostname"},
 		{"get without a name", []string{"tenants", "get"}, "<name>"},
-		{"unknown output format", []string{"regions", "list", "--output", "yaml"}, "--output"},
+		{"unknown output format", []string{"regions", "list", "--output", "xml"}, "--output"},
 		{"unknown command", []string{"tenants", "delete", "acme"}, "unexpected argument"},
 		{"a group without a command shows the group's commands", []string{"tenants"}, "tenants deactivate"},
 	} {
@@ -535,7 +538,7 @@ func TestUnreachableEdgeExitsOneWithAHint(t *testing.T) {
 func TestMissingAPIKeyFailsBeforeAnyRequest(t *testing.T) {
 	t.Setenv("ORIEL_API_KEY", "")
 	r := run("tenants", "list", "--addr", "http://127.0.0.1:1")
-	if want := "error: no API key: pass --api-key or set ORIEL_API_KEY (`oriel dev` prints the admin key)\n"; r.code != 1 || r.stderr != want {
+	if want := "error: no API key: pass --api-key, set ORIEL_API_KEY or store one in a context (oriel context add; `oriel dev` prints the admin key)\n"; r.code != 1 || r.stderr != want {
 		t.Errorf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
 	}
 }

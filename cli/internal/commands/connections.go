@@ -485,7 +485,7 @@ type ConnectionsQueryCmd struct {
 	Statement     string `arg:"" optional:"" help:"One read-only statement (SQL), or for http a path and query string resolved against the connection's URL. Read from stdin when absent or -."`
 	StatementFile string `name:"statement-file" type:"existingfile" placeholder:"FILE" env:"-" help:"Read the statement from this file."`
 	RowLimit      int64  `name:"row-limit" placeholder:"N" env:"-" help:"Return at most this many rows; 0, the default, means the datagateway's limit."`
-	Format        string `name:"format" enum:"table,csv,jsonl," default:"" placeholder:"FORMAT" env:"-" help:"table, csv or jsonl (a JSON object per row); table by default, jsonl with --output json."`
+	Format        string `name:"format" enum:"table,csv,jsonl,yaml," default:"" placeholder:"FORMAT" env:"-" help:"table, csv, jsonl (a JSON object per row) or yaml (a list item per row); table by default, jsonl with --output json, yaml with --output yaml."`
 }
 
 // Validate checks the statement's sources and the limit.
@@ -524,9 +524,13 @@ func (c *ConnectionsQueryCmd) Run(s *Session, stdin io.Reader) error {
 	}
 	format := c.Format
 	if format == "" {
-		format = "table"
-		if s.JSON {
+		switch s.Output {
+		case outputJSON:
 			format = "jsonl"
+		case outputYAML:
+			format = "yaml"
+		default:
+			format = "table"
 		}
 	}
 	req := &datagatewayv1.QueryRequest{Name: c.Name, Statement: stmt, RowLimit: c.RowLimit}

@@ -61,8 +61,8 @@ func scriptSummary(script string) string {
 }
 
 func (s *Session) printSpace(sp *contentv1.Space) error {
-	if s.JSON {
-		return printJSON(s.Stdout, sp)
+	if s.structured() {
+		return s.print(sp)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", sp.GetName())
@@ -85,8 +85,8 @@ func printSpaceTable(w io.Writer, spaces []*contentv1.Space) error {
 }
 
 func (s *Session) printSpaceMember(m *contentv1.SpaceMember) error {
-	if s.JSON {
-		return printJSON(s.Stdout, m)
+	if s.structured() {
+		return s.print(m)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", m.GetName())
@@ -110,8 +110,8 @@ func printSpaceMemberTable(w io.Writer, members []*contentv1.SpaceMember) error 
 }
 
 func (s *Session) printApp(a *contentv1.App) error {
-	if s.JSON {
-		return printJSON(s.Stdout, a)
+	if s.structured() {
+		return s.print(a)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", a.GetName())
@@ -161,8 +161,8 @@ func printRevisionTable(w io.Writer, revisions []*contentv1.AppRevision) error {
 }
 
 func (s *Session) printTemplate(t *contentv1.Template) error {
-	if s.JSON {
-		return printJSON(s.Stdout, t)
+	if s.structured() {
+		return s.print(t)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", t.GetName())
@@ -200,8 +200,8 @@ func variableList(vars []*contentv1.TemplateVariable) string {
 }
 
 func (s *Session) printTemplateVersion(v *contentv1.TemplateVersion) error {
-	if s.JSON {
-		return printJSON(s.Stdout, v)
+	if s.structured() {
+		return s.print(v)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", v.GetName())
@@ -281,8 +281,8 @@ func progressText(p *contentv1.Progress) string {
 }
 
 func (s *Session) printRollout(r *contentv1.Rollout) error {
-	if s.JSON {
-		return printJSON(s.Stdout, r)
+	if s.structured() {
+		return s.print(r)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", r.GetName())
@@ -373,8 +373,8 @@ func logTime(l *contentv1.ReloadLogLine) string {
 // printReload writes a reload: its block, then its log (GetReload and a followed reload
 // have one; a created or listed one does not).
 func (s *Session) printReload(r *contentv1.Reload) error {
-	if s.JSON {
-		return printJSON(s.Stdout, r)
+	if s.structured() {
+		return s.print(r)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", r.GetName())

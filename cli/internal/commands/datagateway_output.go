@@ -55,8 +55,8 @@ func yesNo(b bool) string {
 }
 
 func (s *Session) printConnection(c *datagatewayv1.Connection) error {
-	if s.JSON {
-		return printJSON(s.Stdout, c)
+	if s.structured() {
+		return s.print(c)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", c.GetName())
@@ -117,8 +117,8 @@ func printConnectionTable(w io.Writer, conns []*datagatewayv1.Connection) error 
 }
 
 func (s *Session) printConnectionTest(r *datagatewayv1.TestConnectionResponse) error {
-	if s.JSON {
-		return printJSON(s.Stdout, r)
+	if s.structured() {
+		return s.print(r)
 	}
 	b := newBlock(s.Stdout)
 	b.row("OK", yesNo(r.GetOk()))
@@ -136,8 +136,8 @@ func (s *Session) printConnectionTest(r *datagatewayv1.TestConnectionResponse) e
 func agentStateName(s datagatewayv1.Agent_State) string { return enumName(s, "STATE_") }
 
 func (s *Session) printAgent(a *datagatewayv1.Agent) error {
-	if s.JSON {
-		return printJSON(s.Stdout, a)
+	if s.structured() {
+		return s.print(a)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", a.GetName())
@@ -188,8 +188,8 @@ func byteSize(n int64) string {
 }
 
 func (s *Session) printReplication(r *datagatewayv1.Replication) error {
-	if s.JSON {
-		return printJSON(s.Stdout, r)
+	if s.structured() {
+		return s.print(r)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", r.GetName())
@@ -243,10 +243,11 @@ func replicationLine(r *datagatewayv1.Replication) string {
 }
 
 // rowWriter prints a query's result as it streams: a table (aligned once every row is
-// in), CSV or JSON lines (written batch by batch).
+// in), CSV, JSON lines or a YAML list (written batch by batch).
 type rowWriter struct {
 	w       io.Writer
 	format  string
+	rows    int
 	columns []*datagatewayv1.Column
 	table   *tabwriter.Writer
 	csv     *csv.Writer
@@ -304,7 +305,12 @@ func (r *rowWriter) batch(b *datagatewayv1.RowBatch) error {
 			if err := r.csv.Write(cells); err != nil {
 				return err
 			}
-		case "jsonl":
+		case "jsonl", "yaml":
+			if r.format == "yaml" {
+				// A JSON object is a YAML flow mapping: each row is one item of a list,
+				// so the list streams and its values keep their JSON types.
+				r.buf.WriteString("- ")
+			}
 			r.buf.WriteByte('{')
 			for c, col := range r.columns {
 				if c > 0 {
@@ -321,13 +327,14 @@ func (r *rowWriter) batch(b *datagatewayv1.RowBatch) error {
 			}
 			r.buf.WriteString("}\n")
 		}
+		r.rows++
 	}
 	// Rows go out batch by batch, so a long result shows up (and pipes on) as it comes.
 	switch r.format {
 	case "csv":
 		r.csv.Flush()
 		return r.csv.Error()
-	case "jsonl":
+	case "jsonl", "yaml":
 		_, err := r.buf.WriteTo(r.w)
 		return err
 	}
@@ -336,6 +343,10 @@ func (r *rowWriter) batch(b *datagatewayv1.RowBatch) error {
 
 func (r *rowWriter) flush() error {
 	switch {
+	case r.format == "yaml" && r.rows == 0:
+		// No item is no document; an empty list says there were no rows.
+		_, err := io.WriteString(r.w, "[]\n")
+		return err
 	case r.table != nil:
 		return r.table.Flush()
 	case r.csv != nil:

@@ -110,8 +110,8 @@ func keyList(keys []*identityv1.SigningKey) string {
 }
 
 func (s *Session) printProvider(p *identityv1.IdentityProvider) error {
-	if s.JSON {
-		return printJSON(s.Stdout, p)
+	if s.structured() {
+		return s.print(p)
 	}
 	j, c := p.GetJwt(), p.GetJwt().GetClaims()
 	algs := make([]string, len(j.GetAllowedAlgorithms()))
@@ -160,8 +160,8 @@ func printProviderTable(w io.Writer, providers []*identityv1.IdentityProvider) e
 // printTestToken writes every check of a tested token, then what the token says about its
 // user.
 func (s *Session) printTestToken(r *identityv1.TestTokenResponse) error {
-	if s.JSON {
-		return printJSON(s.Stdout, r)
+	if s.structured() {
+		return s.print(r)
 	}
 	tw := newTable(s.Stdout)
 	fmt.Fprintln(tw, "CHECK\tOUTCOME\tDETAIL")
@@ -189,8 +189,8 @@ func (s *Session) printTestToken(r *identityv1.TestTokenResponse) error {
 }
 
 func (s *Session) printUser(u *identityv1.User) error {
-	if s.JSON {
-		return printJSON(s.Stdout, u)
+	if s.structured() {
+		return s.print(u)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", u.GetName())
@@ -216,8 +216,8 @@ func printUserTable(w io.Writer, users []*identityv1.User) error {
 }
 
 func (s *Session) printGroup(g *identityv1.Group) error {
-	if s.JSON {
-		return printJSON(s.Stdout, g)
+	if s.structured() {
+		return s.print(g)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", g.GetName())
@@ -236,8 +236,8 @@ func printGroupTable(w io.Writer, groups []*identityv1.Group) error {
 }
 
 func (s *Session) printRoleBinding(rb *identityv1.RoleBinding) error {
-	if s.JSON {
-		return printJSON(s.Stdout, rb)
+	if s.structured() {
+		return s.print(rb)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", rb.GetName())
@@ -261,8 +261,8 @@ func printRoleBindingTable(w io.Writer, bindings []*identityv1.RoleBinding) erro
 }
 
 func (s *Session) printServiceAccount(a *identityv1.ServiceAccount) error {
-	if s.JSON {
-		return printJSON(s.Stdout, a)
+	if s.structured() {
+		return s.print(a)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Name", a.GetName())
@@ -311,8 +311,8 @@ func apiKeyRows(b block, k *identityv1.ApiKey) {
 }
 
 func (s *Session) printAPIKey(k *identityv1.ApiKey) error {
-	if s.JSON {
-		return printJSON(s.Stdout, k)
+	if s.structured() {
+		return s.print(k)
 	}
 	b := newBlock(s.Stdout)
 	apiKeyRows(b, k)
@@ -322,8 +322,8 @@ func (s *Session) printAPIKey(k *identityv1.ApiKey) error {
 // printNewAPIKey writes a created key with its secret, and says, in table mode, that the
 // secret will not be shown again.
 func (s *Session) printNewAPIKey(r *identityv1.CreateApiKeyResponse) error {
-	if s.JSON {
-		return printJSON(s.Stdout, r)
+	if s.structured() {
+		return s.print(r)
 	}
 	b := newBlock(s.Stdout)
 	apiKeyRows(b, r.GetApiKey())
@@ -372,8 +372,8 @@ type issuedToken interface {
 // printIssuedToken writes a token from an exchange or a refresh: the token and its expiry
 // first, then what it stands for.
 func (s *Session) printIssuedToken(resp issuedToken) error {
-	if s.JSON {
-		return printJSON(s.Stdout, resp)
+	if s.structured() {
+		return s.print(resp)
 	}
 	b := newBlock(s.Stdout)
 	b.row("Token", resp.GetToken())
@@ -384,13 +384,12 @@ func (s *Session) printIssuedToken(resp issuedToken) error {
 
 // printIntrospection writes who a credential belongs to.
 func (s *Session) printIntrospection(r *identityv1.IntrospectTokenResponse) error {
-	if s.JSON {
+	if s.structured() {
 		if !r.GetActive() {
 			// protojson leaves out a false bool; a script's .active should find it.
-			_, err := io.WriteString(s.Stdout, "{\n  \"active\": false\n}\n")
-			return err
+			return writeDocument(s.Stdout, s.Output, []byte("{\n  \"active\": false\n}\n"))
 		}
-		return printJSON(s.Stdout, r)
+		return s.print(r)
 	}
 	b := newBlock(s.Stdout)
 	if !r.GetActive() {

@@ -204,6 +204,8 @@ func startSSO(t *testing.T) ssoTenant {
 	e := startEdge(t)
 	dir := t.TempDir()
 	priv, pub := keyPair(t, dir, "ES256")
+	// Embed tokens bound to an origin are accepted only from one the tenant allows.
+	e.createTenant(t, "initech", "--allowed-origin", "https://app.initech.example")
 	e.ok(t, "table", "idps", "create", "initech", "isv", "--issuer", issuer, "--key", "kid=k1,file="+pub, "--attribute", "region=region")
 	e.ok(t, "table", "groups", "create", "initech", "analysts", "--id", "analysts")
 	e.ok(t, "table", "role-bindings", "create", "initech", "--group", "analysts", "--role", "viewer", "--id", "analysts-viewer")
@@ -535,6 +537,12 @@ func TestTokenCommandsExchangeIntrospectRefreshAndRevoke(t *testing.T) {
 	// the tenant service, where it may not read the tenant (it has no scopes).
 	asToken := e
 	asToken.key = token
+	t.Run("a token bound to an origin is refused unless the call names it", func(t *testing.T) {
+		if r := asToken.run(t, "table", "token", "introspect"); r.code != 1 || !strings.Contains(r.stderr, "ORIGIN_NOT_ALLOWED") {
+			t.Errorf("exit %d, stderr %q; want 1 and ORIGIN_NOT_ALLOWED", r.code, r.stderr)
+		}
+	})
+	asToken.extra = []string{"--embed-origin", "https://app.initech.example"}
 	if self := block(asToken.ok(t, "table", "token", "introspect")); self["User"] != ex["User"] {
 		t.Errorf("self-introspection = %v", self)
 	}

@@ -49,8 +49,8 @@ func listing[T proto.Message](kctx *kong.Context, s *Session, paging pagingFlags
 			token = more
 		}
 	}
-	if s.JSON {
-		return printJSONList(s.Stdout, response(items, next), field, len(items), next)
+	if s.structured() {
+		return s.printList(response(items, next), field, len(items), next)
 	}
 	if err := table(s.Stdout, items); err != nil {
 		return err
@@ -62,8 +62,8 @@ func listing[T proto.Message](kctx *kong.Context, s *Session, paging pagingFlags
 // done reports a call that returns nothing: `{}` in JSON (the empty response), else a
 // sentence for a person.
 func (s *Session) done(resp proto.Message, format string, args ...any) error {
-	if s.JSON {
-		return printJSON(s.Stdout, resp)
+	if s.structured() {
+		return s.print(resp)
 	}
 	_, err := fmt.Fprintf(s.Stdout, format+"\n", args...)
 	return err

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"sigs.k8s.io/yaml"
 
 	tenantv1 "github.com/oriel-dev/oriel/gen/pb/oriel/tenant/v1"
 )
@@ -23,31 +24,76 @@ import (
 // that both people and diff tools can read it.
 var jsonOptions = protojson.MarshalOptions{Multiline: true, Indent: "  "}
 
-// printJSON writes m as indented JSON. protojson varies its whitespace on purpose from
+// Output formats of --output.
+const (
+	outputTable = "table"
+	outputJSON  = "json"
+	outputYAML  = "yaml"
+)
+
+// jsonDocument is m as indented JSON. protojson varies its whitespace on purpose from
 // build to build (so nobody relies on its bytes); re-indenting with encoding/json makes
 // the output byte-stable, which is what diffs and golden files of scripts need.
-func printJSON(w io.Writer, m proto.Message) error {
+func jsonDocument(m proto.Message) ([]byte, error) {
 	b, err := jsonOptions.Marshal(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var compact, out bytes.Buffer
 	if err := json.Compact(&compact, b); err != nil {
-		return err
+		return nil, err
 	}
 	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
-		return err
+		return nil, err
 	}
 	out.WriteByte('\n')
-	_, err = out.WriteTo(w)
+	return out.Bytes(), nil
+}
+
+// printJSON writes m as indented JSON, whatever --output says (an export bundle is a file
+// of the API's JSON).
+func printJSON(w io.Writer, m proto.Message) error {
+	doc, err := jsonDocument(m)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(doc)
 	return err
 }
 
-// printJSONList writes a list response. protojson leaves out an empty list; a script's
-// `.tenants[]` should find an empty array rather than nothing, so that case is spelled out.
-func printJSONList(w io.Writer, m proto.Message, field string, n int, nextPageToken string) error {
+// writeDocument writes a JSON document in format: as it is for json; for yaml, the same
+// document converted, so that the field names are the API's JSON names in either.
+func writeDocument(w io.Writer, format string, doc []byte) error {
+	if format == outputYAML {
+		y, err := yaml.JSONToYAML(doc)
+		if err != nil {
+			return fmt.Errorf("convert the output to YAML: %w", err)
+		}
+		doc = y
+	}
+	_, err := w.Write(doc)
+	return err
+}
+
+// structured reports whether the output is a document for programs (json or yaml) rather
+// than a table for people.
+func (s *Session) structured() bool { return s.Output == outputJSON || s.Output == outputYAML }
+
+// print writes m as a document in the output format, json or yaml.
+func (s *Session) print(m proto.Message) error {
+	doc, err := jsonDocument(m)
+	if err != nil {
+		return err
+	}
+	return writeDocument(s.Stdout, s.Output, doc)
+}
+
+// printList writes a list response in the output format. protojson leaves out an empty
+// list; a script's `.tenants[]` should find an empty array rather than nothing, so that
+// case is spelled out.
+func (s *Session) printList(m proto.Message, field string, n int, nextPageToken string) error {
 	if n > 0 {
-		return printJSON(w, m)
+		return s.print(m)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\n  %q: []", field)
@@ -55,8 +101,7 @@ func printJSONList(w io.Writer, m proto.Message, field string, n int, nextPageTo
 		fmt.Fprintf(&b, ",\n  \"nextPageToken\": %q", nextPageToken)
 	}
 	b.WriteString("\n}\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeDocument(s.Stdout, s.Output, []byte(b.String()))
 }
 
 // noteNextPage tells a person paging in table mode how to continue. It goes to stderr so
@@ -70,8 +115,8 @@ func (s *Session) noteNextPage(token string) {
 // printTenant writes one tenant: JSON, or a key: value block that also shows what the
 // table leaves out (settings, times, the etag that --etag wants).
 func (s *Session) printTenant(t *tenantv1.Tenant) error {
-	if s.JSON {
-		return printJSON(s.Stdout, t)
+	if s.structured() {
+		return s.print(t)
 	}
 	tw := newTable(s.Stdout)
 	row := func(key, value string) { fmt.Fprintf(tw, "%s:\t%s\n", key, cell(value)) }
@@ -87,6 +132,8 @@ func (s *Session) printTenant(t *tenantv1.Tenant) error {
 	row("Primary color", st.GetTheme().GetPrimaryColor())
 	row("Background color", st.GetTheme().GetBackgroundColor())
 	row("Text color", st.GetTheme().GetTextColor())
+	row("Font family", st.GetTheme().GetFontFamily())
+	row("Plan", st.GetPlan())
 	row("Created", formatTime(t.GetCreateTime()))
 	row("Updated", formatTime(t.GetUpdateTime()))
 	if t.GetDeactivateTime() != nil {

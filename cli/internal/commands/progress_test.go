@@ -16,7 +16,7 @@ func rolloutAt(state contentv1.Rollout_State, p *contentv1.Progress) *contentv1.
 
 func TestProgressViewRedrawsOneBarOnATerminal(t *testing.T) {
 	var out bytes.Buffer
-	v := &progressView{w: &out, name: "rollouts/r1", tty: true}
+	v := &progressView{line: &statusLine{w: &out, tty: true}, name: "rollouts/r1"}
 	v.show(rolloutAt(contentv1.Rollout_STATE_RUNNING, &contentv1.Progress{Total: 4, Pending: 3, Applying: 1}))
 	v.show(rolloutAt(contentv1.Rollout_STATE_RUNNING, &contentv1.Progress{Total: 4, Pending: 3, Applying: 1})) // no change: nothing drawn
 	v.show(rolloutAt(contentv1.Rollout_STATE_COMPLETED, &contentv1.Progress{Total: 4, Succeeded: 2, Failed: 1, Skipped: 1}))
@@ -96,5 +96,64 @@ func TestReloadViewShowsEachLogLineOnceEvenAsTheKeptLogMoves(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestReloadViewDrawsABarUnderItsLinesOnATerminal(t *testing.T) {
+	var out bytes.Buffer
+	v := &reloadView{line: &statusLine{w: &out, tty: true}, name: "r"}
+	orders := &contentv1.ReloadTable{Name: "orders", Rows: 1000}
+	regions := &contentv1.ReloadTable{Name: "regions", Rows: 3}
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_QUEUED})
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_QUEUED}) // no change: nothing drawn
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_RUNNING, Log: reloadLog(1), Tables: []*contentv1.ReloadTable{orders}})
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_SUCCEEDED, Log: reloadLog(1), Tables: []*contentv1.ReloadTable{orders, regions}})
+	v.close()
+	queued := "r [░░░░░░░░░░░░░░░░░░░░░░░░] QUEUED  0 tables, 0 rows"
+	// Two steps (a log line, a table) move the block two cells.
+	running := "r [░░████░░░░░░░░░░░░░░░░░░] RUNNING  1 table, 1000 rows"
+	done := "r [████████████████████████] SUCCEEDED  2 tables, 1003 rows"
+	want := "\r" + queued + "\x1b[K" +
+		// Each line to keep erases the bar, is written, and the bar comes back under it.
+		"\r\x1b[K    line 1\n" + queued + "\x1b[K" +
+		"\r\x1b[Kr: loaded orders, 1000 rows\n" + queued + "\x1b[K" +
+		"\r" + running + "\x1b[K" +
+		"\r\x1b[Kr: loaded regions, 3 rows\n" + running + "\x1b[K" +
+		"\r" + done + "\x1b[K\n"
+	if got := out.String(); got != want {
+		t.Errorf("terminal output = %q\nwant %q", got, want)
+	}
+}
+
+func TestReloadViewWritesOnlyLinesElsewhere(t *testing.T) {
+	var out bytes.Buffer
+	v := newReloadView(&out, "r") // a buffer is no terminal
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_RUNNING, Tables: []*contentv1.ReloadTable{{Name: "orders", Rows: 1}}})
+	v.show(&contentv1.Reload{State: contentv1.Reload_STATE_SUCCEEDED, Tables: []*contentv1.ReloadTable{{Name: "orders", Rows: 1}}})
+	v.close()
+	if got, want := out.String(), "r: RUNNING\nr: loaded orders, 1 row\nr: SUCCEEDED\n"; got != want {
+		t.Errorf("output = %q, want %q (no bar, no escapes)", got, want)
+	}
+}
+
+func TestActivityBarShowsStateWithoutATotal(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		steps  int
+		state  contentv1.Reload_State
+		filled int
+	}{
+		{"queued is empty", 5, contentv1.Reload_STATE_QUEUED, 0},
+		{"running is a block", 0, contentv1.Reload_STATE_RUNNING, 4},
+		{"the block wraps around", progressBarWidth - 1, contentv1.Reload_STATE_RUNNING, 4},
+		{"failed stays where it stopped", 7, contentv1.Reload_STATE_FAILED, 4},
+		{"succeeded is full", 3, contentv1.Reload_STATE_SUCCEEDED, progressBarWidth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := activityBar(tc.steps, tc.state)
+			if n := strings.Count(b, "█"); n != tc.filled || strings.Count(b, "░") != progressBarWidth-tc.filled {
+				t.Errorf("activityBar(%d, %s) = %s: %d filled, want %d", tc.steps, tc.state, b, n, tc.filled)
+			}
+		})
 	}
 }

@@ -22,8 +22,8 @@ func (c *RegionsListCmd) Run(s *Session) error {
 	if err != nil {
 		return err
 	}
-	if s.JSON {
-		return printJSONList(s.Stdout, resp, "regions", len(resp.GetRegions()), "")
+	if s.structured() {
+		return s.printList(resp, "regions", len(resp.GetRegions()), "")
 	}
 	return printRegionTable(s.Stdout, resp.GetRegions())
 }

@@ -19,7 +19,7 @@ type ReloadsCmd struct {
 
 	List   ReloadsListCmd   `cmd:"" help:"List an app's reloads, newest first."`
 	Get    ReloadsGetCmd    `cmd:"" help:"Show a reload: its state, the tables it loaded, its error and its log."`
-	Watch  ReloadsWatchCmd  `cmd:"" help:"Follow a reload until it ends, showing its state, tables and log on stderr."`
+	Watch  ReloadsWatchCmd  `cmd:"" help:"Follow a reload until it ends, showing its tables and log on stderr, with a progress bar on a terminal."`
 	Cancel ReloadsCancelCmd `cmd:"" help:"Cancel a queued or running reload; the data it would have replaced keeps serving."`
 }
 
@@ -30,7 +30,7 @@ type reloadArg struct {
 
 // reloadWaitFlags are the flags of the commands that can follow a reload to its end.
 type reloadWaitFlags struct {
-	Wait        bool          `name:"wait" env:"-" help:"Follow the reload until it ends: its state, tables and log lines on stderr as they come, the final reload on stdout; exit 1 unless it SUCCEEDED."`
+	Wait        bool          `name:"wait" env:"-" help:"Follow the reload until it ends: its tables and log lines on stderr as they come, with a progress bar on a terminal (else a line per change of state), the final reload on stdout; exit 1 unless it SUCCEEDED."`
 	WaitTimeout time.Duration `name:"wait-timeout" placeholder:"DURATION" env:"-" help:"With --wait, stop following after this long (the reload goes on); 0, the default, follows it to its end. --timeout bounds each call."`
 }
 
@@ -138,7 +138,7 @@ func (c *ReloadsCancelCmd) Run(s *Session) error {
 }
 
 // followReload watches a reload until it ends, showing its state, tables and log on
-// stderr, then prints it and fails (exit 1) unless it SUCCEEDED. Interrupting stops the
+// stderr (with a bar of its progress on a terminal), then prints it and fails (exit 1) unless it SUCCEEDED. Interrupting stops the
 // watching, not the reload.
 func (s *Session) followReload(name string, limit time.Duration) error {
 	ctx, cancel := watchContext(limit)
@@ -156,6 +156,7 @@ func (s *Session) followReload(name string, limit time.Duration) error {
 		final = r
 		view.show(r)
 	}
+	view.close()
 	if followErr != nil {
 		return stoppedFollowing(ctx, followErr, name, "oriel reloads watch "+name)
 	}

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -154,9 +155,9 @@ type ReplicationsWatchCmd struct {
 	WaitTimeout time.Duration `name:"wait-timeout" placeholder:"DURATION" env:"-" help:"Stop watching after this long (exit 0; the replication goes on); 0, the default, watches until interrupted."`
 }
 
-// Run prints a line whenever the replication changes (the whole replication as JSON with
-// --output json), watching again whenever the edge ends a watch, until interrupted,
-// --wait-timeout passes, or the replication fails.
+// Run prints a line whenever the replication changes (the whole replication as a JSON line
+// with --output json, a YAML document with --output yaml), watching again whenever the edge
+// ends a watch, until interrupted, --wait-timeout passes, or the replication fails.
 func (c *ReplicationsWatchCmd) Run(s *Session) error {
 	if c.WaitTimeout < 0 {
 		return fmt.Errorf("--wait-timeout must not be negative, got %s", c.WaitTimeout)
@@ -212,7 +213,8 @@ func (c *ReplicationsWatchCmd) Run(s *Session) error {
 
 // showReplication prints one update of a watch.
 func (s *Session) showReplication(r *datagatewayv1.Replication) error {
-	if s.JSON {
+	switch s.Output {
+	case outputJSON:
 		// One object a line, for scripts that read the watch as it goes.
 		b, err := protojson.Marshal(r)
 		if err != nil {
@@ -220,6 +222,12 @@ func (s *Session) showReplication(r *datagatewayv1.Replication) error {
 		}
 		_, err = fmt.Fprintln(s.Stdout, string(b))
 		return err
+	case outputYAML:
+		// One document per update, each opened by ---, as a YAML stream.
+		if _, err := io.WriteString(s.Stdout, "---\n"); err != nil {
+			return err
+		}
+		return s.print(r)
 	}
 	_, err := fmt.Fprintln(s.Stdout, replicationLine(r))
 	return err

@@ -39,6 +39,8 @@ type settingsFlags struct {
 	PrimaryColor    string   `name:"primary-color" placeholder:"#RRGGBB" env:"-" help:"Accent colour of embedded content."`
 	BackgroundColor string   `name:"background-color" placeholder:"#RRGGBB" env:"-" help:"Background colour of embedded content."`
 	TextColor       string   `name:"text-color" placeholder:"#RRGGBB" env:"-" help:"Text colour of embedded content."`
+	FontFamily      string   `name:"font-family" placeholder:"FAMILY" env:"-" help:"CSS font family of embedded content, e.g. 'Inter, sans-serif'."`
+	Plan            string   `name:"plan" placeholder:"PLAN" env:"-" help:"The rate-limit plan the REST edge applies to the tenant's calls (one of the edge's --rate-plans); empty means the edge's default."`
 }
 
 // settings builds TenantSettings from the flags, nil when none is set so that the request
@@ -47,14 +49,20 @@ func (f *settingsFlags) settings() *tenantv1.TenantSettings {
 	s := &tenantv1.TenantSettings{
 		DefaultLocale:     f.DefaultLocale,
 		AllowedWebOrigins: nonEmpty(f.AllowedOrigin),
+		Plan:              f.Plan,
 	}
-	if f.PrimaryColor != "" || f.BackgroundColor != "" || f.TextColor != "" {
-		s.Theme = &tenantv1.Theme{PrimaryColor: f.PrimaryColor, BackgroundColor: f.BackgroundColor, TextColor: f.TextColor}
+	if f.PrimaryColor != "" || f.BackgroundColor != "" || f.TextColor != "" || f.FontFamily != "" {
+		s.Theme = f.theme()
 	}
-	if s.DefaultLocale == "" && len(s.AllowedWebOrigins) == 0 && s.Theme == nil {
+	if s.DefaultLocale == "" && len(s.AllowedWebOrigins) == 0 && s.Theme == nil && s.Plan == "" {
 		return nil
 	}
 	return s
+}
+
+// theme is the theme the flags describe.
+func (f *settingsFlags) theme() *tenantv1.Theme {
+	return &tenantv1.Theme{PrimaryColor: f.PrimaryColor, BackgroundColor: f.BackgroundColor, TextColor: f.TextColor, FontFamily: f.FontFamily}
 }
 
 // parseLabels reads KEY=VALUE pairs. Checking the syntax here makes a typo a usage error;
@@ -176,8 +184,8 @@ func (c *TenantsListCmd) Run(kctx *kong.Context, s *Session) error {
 		if err != nil {
 			return err
 		}
-		if s.JSON {
-			return printJSONList(s.Stdout, resp, "tenants", len(resp.GetTenants()), resp.GetNextPageToken())
+		if s.structured() {
+			return s.printList(resp, "tenants", len(resp.GetTenants()), resp.GetNextPageToken())
 		}
 		if err := printTenantTable(s.Stdout, resp.GetTenants()); err != nil {
 			return err
@@ -192,8 +200,8 @@ func (c *TenantsListCmd) Run(kctx *kong.Context, s *Session) error {
 		}
 		all.Tenants = append(all.Tenants, t)
 	}
-	if s.JSON {
-		return printJSONList(s.Stdout, all, "tenants", len(all.Tenants), "")
+	if s.structured() {
+		return s.printList(all, "tenants", len(all.Tenants), "")
 	}
 	return printTenantTable(s.Stdout, all.Tenants)
 }
@@ -220,6 +228,8 @@ var updatePaths = []struct{ flag, path string }{
 	{"primary-color", "settings.theme.primary_color"},
 	{"background-color", "settings.theme.background_color"},
 	{"text-color", "settings.theme.text_color"},
+	{"font-family", "settings.theme.font_family"},
+	{"plan", "settings.plan"},
 }
 
 // mask is the update_mask of exactly the field flags given.
@@ -242,7 +252,7 @@ func (c *TenantsUpdateCmd) Validate(kctx *kong.Context) error {
 	}
 	if len(c.mask(given)) == 0 {
 		return errors.New("nothing to update: give at least one of --display-name, --hostname, --label, --clear-labels, " +
-			"--default-locale, --allowed-origin, --primary-color, --background-color, --text-color")
+			"--default-locale, --allowed-origin, --primary-color, --background-color, --text-color, --font-family, --plan")
 	}
 	_, err := parseLabels(c.Settings.Label)
 	return err
@@ -260,7 +270,8 @@ func (c *TenantsUpdateCmd) Run(kctx *kong.Context, s *Session) error {
 	settings := &tenantv1.TenantSettings{
 		DefaultLocale:     f.DefaultLocale,
 		AllowedWebOrigins: nonEmpty(f.AllowedOrigin),
-		Theme:             &tenantv1.Theme{PrimaryColor: f.PrimaryColor, BackgroundColor: f.BackgroundColor, TextColor: f.TextColor},
+		Plan:              f.Plan,
+		Theme:             f.theme(),
 	}
 	ctx, cancel := s.context()
 	defer cancel()
@@ -340,8 +351,8 @@ func (c *TenantsEventsCmd) Run(kctx *kong.Context, s *Session) error {
 		if err != nil {
 			return err
 		}
-		if s.JSON {
-			return printJSONList(s.Stdout, resp, "events", len(resp.GetEvents()), resp.GetNextPageToken())
+		if s.structured() {
+			return s.printList(resp, "events", len(resp.GetEvents()), resp.GetNextPageToken())
 		}
 		if err := printEventTable(s.Stdout, resp.GetEvents()); err != nil {
 			return err
@@ -356,8 +367,8 @@ func (c *TenantsEventsCmd) Run(kctx *kong.Context, s *Session) error {
 		}
 		all.Events = append(all.Events, e)
 	}
-	if s.JSON {
-		return printJSONList(s.Stdout, all, "events", len(all.Events), "")
+	if s.structured() {
+		return s.printList(all, "events", len(all.Events), "")
 	}
 	return printEventTable(s.Stdout, all.Events)
 }

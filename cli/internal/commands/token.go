@@ -173,8 +173,8 @@ func (c *TokenSessionsCmd) Run(s *Session) error {
 	if err != nil {
 		return err
 	}
-	if s.JSON {
-		return printJSONList(s.Stdout, resp, "embedSessions", len(resp.GetEmbedSessions()), "")
+	if s.structured() {
+		return s.printList(resp, "embedSessions", len(resp.GetEmbedSessions()), "")
 	}
 	return printSessionTable(s.Stdout, resp.GetEmbedSessions())
 }
