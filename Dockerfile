@@ -2,6 +2,15 @@
 # One image with every Oriel binary, each static (CGO off: SQLite is pure Go).
 # docker-compose.yml picks the binary per service with `command`.
 
+# The embed client (TypeScript and ECharts) is built with npm from the committed lock file,
+# then embedded into the gateway binary with go:embed.
+FROM node:20-bookworm-slim AS embed-client
+WORKDIR /src/gateway/embedclient/web
+COPY gateway/embedclient/web/package.json gateway/embedclient/web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY gateway/embedclient/web/ ./
+RUN npm run build
+
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 # Module files first, so dependency downloads are cached apart from source changes.
@@ -16,6 +25,7 @@ COPY gateway/go.mod gateway/go.sum gateway/
 COPY cli/go.mod cli/go.sum cli/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+COPY --from=embed-client /src/gateway/embedclient/dist/ gateway/embedclient/dist/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
         ./services/content/cmd/content \

@@ -104,7 +104,7 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	want := []string{"content", "content-migrate", "datagateway", "datagateway-migrate", "gateway", "identity", "identity-migrate",
+	want := []string{"content", "content-migrate", "datagateway", "datagateway-migrate", "demo", "gateway", "identity", "identity-migrate",
 		"postgres", "redis", "tenant", "tenant-migrate"}
 	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
 		t.Fatalf("services without a profile %v, want %v", got, want)
@@ -131,7 +131,10 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 		"datagateway-migrate": {"ORIEL_DATABASE_URL"},
 		"datagateway":         {"ORIEL_DATABASE_URL", "ORIEL_IDENTITY_ADDR", "ORIEL_KEY_ENCRYPTION_KEYS", "ORIEL_GRPC_ADDR"},
 		"agent":               {"ORIEL_AGENT_SERVER", "ORIEL_AGENT_ENROLLMENT_TOKEN", "ORIEL_AGENT_CREDENTIAL_FILE"},
-		"gateway":             {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR", "ORIEL_CONTENT_ADDR", "ORIEL_DATAGATEWAY_ADDR"},
+		"gateway": {"ORIEL_ADDR", "ORIEL_TENANT_ADDR", "ORIEL_IDENTITY_ADDR", "ORIEL_CONTENT_ADDR", "ORIEL_DATAGATEWAY_ADDR",
+			"ORIEL_REDIS_URL", "ORIEL_SERVICE_API_KEY"},
+		"demo": {"ORIEL_DEMO", "ORIEL_DEMO_GATEWAY_URL", "ORIEL_DEMO_SERVER_URL", "ORIEL_DEMO_ADDR", "ORIEL_DEMO_DATABASE_URL",
+			"ORIEL_BOOTSTRAP_ADMIN_KEY"},
 	}
 	helps := map[string]string{}
 	for name, needs := range required {
@@ -186,6 +189,9 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	dependsOn("datagateway", "identity", types.ServiceConditionStarted)
 	dependsOn("gateway", "datagateway", types.ServiceConditionStarted)
 	dependsOn("agent", "datagateway", types.ServiceConditionStarted)
+	dependsOn("gateway", "redis", types.ServiceConditionStarted)
+	dependsOn("demo", "gateway", types.ServiceConditionStarted)
+	dependsOn("demo", "postgres", types.ServiceConditionHealthy)
 	for _, name := range []string{"postgres", "redis"} {
 		if p.Services[name].HealthCheck == nil {
 			t.Errorf("%s has no healthcheck, so nothing can wait for it", name)
@@ -243,10 +249,73 @@ func TestComposeRunsTheStackTheBinariesAccept(t *testing.T) {
 	if !published {
 		t.Errorf("gateway does not publish 8080 where it listens: %+v", p.Services["gateway"].Ports)
 	}
+	if redisURL, _ := url.Parse(*p.Services["gateway"].Environment["ORIEL_REDIS_URL"]); redisURL == nil || redisURL.Hostname() != "redis" {
+		t.Errorf("gateway's ORIEL_REDIS_URL does not point at the redis service")
+	}
+	if key := p.Services["gateway"].Environment["ORIEL_SERVICE_API_KEY"]; key == nil || *key != *p.Services["identity"].Environment["ORIEL_BOOTSTRAP_ADMIN_KEY"] {
+		t.Errorf("gateway's ORIEL_SERVICE_API_KEY is not the admin key, so it cannot read tenants' allowed origins")
+	}
+
+	// The demo seeds through the gateway where it listens, writes its sample data to the
+	// postgres service, and publishes its page where it listens, at the origin the
+	// browser uses, with the gateway as the browser reaches it.
+	demo := p.Services["demo"].Environment
+	if got, want := *demo["ORIEL_DEMO_GATEWAY_URL"], "http://gateway"+*p.Services["gateway"].Environment["ORIEL_ADDR"]; got != want {
+		t.Errorf("demo seeds through %s, but the gateway listens at %s", got, want)
+	}
+	if got := *demo["ORIEL_DEMO_SERVER_URL"]; got != "http://localhost:8080" {
+		t.Errorf("demo's page loads the embed client from %s, want the published gateway http://localhost:8080", got)
+	}
+	if demoDB, _ := url.Parse(*demo["ORIEL_DEMO_DATABASE_URL"]); demoDB == nil || demoDB.Hostname() != "postgres" {
+		t.Errorf("demo's ORIEL_DEMO_DATABASE_URL does not point at the postgres service")
+	}
+	demoPublished := false
+	for _, port := range p.Services["demo"].Ports {
+		if strings.TrimSpace(port.Published) == strconv.FormatUint(uint64(port.Target), 10) &&
+			":"+strconv.FormatUint(uint64(port.Target), 10) == *demo["ORIEL_DEMO_ADDR"] {
+			demoPublished = true
+		}
+	}
+	if !demoPublished {
+		t.Errorf("demo does not publish its page on the same port it listens on (the page's origin is that port): %+v", p.Services["demo"].Ports)
+	}
 }
 
 func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+// The gateway embeds the embed client at build time: an image built without it would
+// answer 503 for /embed/v1/oriel-embed.js, and the compose demo would show nothing.
+func TestDockerfileBuildsTheEmbedClientIntoTheGateway(t *testing.T) {
+	root := repoRoot(t)
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(dockerfile)
+	for _, want := range []string{
+		"COPY gateway/embedclient/web/package.json gateway/embedclient/web/package-lock.json",
+		"RUN npm ci",
+		"RUN npm run build",
+		"COPY --from=embed-client /src/gateway/embedclient/dist/ gateway/embedclient/dist/",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+	// The copy must come before the Go build that embeds it.
+	if strings.Index(text, "COPY --from=embed-client") > strings.Index(text, "go build") {
+		t.Error("the Dockerfile builds the binaries before it copies the embed client in")
+	}
+	ignore, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A developer's node_modules (another platform's esbuild) must not reach the build.
+	if !strings.Contains(string(ignore), "**/node_modules") {
+		t.Error(".dockerignore does not keep node_modules out of the build context")
+	}
 }
