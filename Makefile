@@ -15,7 +15,10 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: dev
-dev: embed-client ## Run the whole stack in one process on embedded defaults (data in ./.oriel)
+dev: ## Run the whole stack in one process on embedded defaults (data in ./.oriel)
+	@# The stack runs without Node.js too; only the embed client is missing then.
+	@$(MAKE) --no-print-directory embed-client || \
+		echo "make dev: the embed client is not built (it needs Node.js 20 and npm); /embed/v1/ answers 503" >&2
 	go run ./cli/cmd/oriel dev
 
 .PHONY: demo

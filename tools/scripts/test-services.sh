@@ -10,7 +10,7 @@
 #   tools/scripts/test-services.sh stop                       stop the private servers it started
 #
 # STDOUT carries only `export VAR='value'` lines (ORIEL_TEST_POSTGRES_URL,
-# ORIEL_TEST_REDIS_URL, ORIEL_TEST_MYSQL_URL), so the caller can eval it; everything else goes to
+# ORIEL_TEST_REDIS_URL, ORIEL_TEST_MYSQL_URL, ORIEL_TEST_CHROMIUM), so the caller can eval it; everything else goes to
 # STDERR. Capture the output before eval: `eval "$(...)"` alone would hide a
 # failure, because eval of an empty string succeeds.
 #
@@ -604,6 +604,24 @@ ensure_mysql() {
 	emit ORIEL_TEST_MYSQL_URL "$MYSQL_URL"
 }
 
+# --- Chromium ---------------------------------------------------------------
+
+# ensure_chromium finds the headless browser of the embed client's browser tests (driven
+# with chromedp), installing Debian's chromium when it is missing.
+ensure_chromium() {
+	if [[ -n ${ORIEL_TEST_CHROMIUM:-} ]]; then
+		log "Chromium: using ORIEL_TEST_CHROMIUM from the environment"
+		return 0
+	fi
+	local bin
+	bin=$(command -v chromium || command -v chromium-browser || true)
+	if [[ -z $bin ]]; then
+		apt_install chromium ORIEL_TEST_CHROMIUM
+		bin=$(command -v chromium) || die "apt-get installed chromium but it is not on the PATH"
+	fi
+	emit ORIEL_TEST_CHROMIUM "$bin"
+}
+
 # --- main -------------------------------------------------------------------
 
 main() {
@@ -614,6 +632,7 @@ main() {
 		ensure_postgres
 		ensure_redis
 		ensure_mysql
+		ensure_chromium
 		;;
 	stop)
 		[[ -d $STATE_DIR ]] || return 0

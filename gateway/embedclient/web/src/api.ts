@@ -1,5 +1,6 @@
 // The REST calls the client makes, and the JSON shapes it reads. The edge speaks
 // protojson: camelCase names, enums as their names, int64 as strings.
+import { formatChartData } from "./format";
 
 /** A chart kind as protojson writes it. */
 export type ChartKindName = "KIND_KPI" | "KIND_BAR" | "KIND_LINE" | "KIND_PIE" | "KIND_TABLE" | "KIND_FILTER";
@@ -145,7 +146,7 @@ export class Api {
       chart: { sheet, chart },
       selections: { fields: selections },
       limit: 1000,
-    }, signal);
+    }, signal).then(formatChartData);
   }
 
   /** POST /v1/{app}:fieldValues. */
