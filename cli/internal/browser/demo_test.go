@@ -281,8 +281,34 @@ func TestDemoPageInABrowser(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("%s sees revenue by region %v, want %v", tc.user, got, tc.want)
 			}
+			// The dashboard wears its tenant's theme (from the tenant's settings).
+			tenant, _, _ := strings.Cut(tc.user, "-")
+			primary := eval[string](t, ctx, `getComputedStyle(`+embedJS+`).getPropertyValue("--oriel-primary").trim()`)
+			if want := demo.Theme(tenant).GetPrimaryColor(); !strings.EqualFold(primary, want) {
+				t.Errorf("%s's dashboard has primary colour %q, want %s's %s", tc.user, primary, tenant, want)
+			}
 			screenshot(t, ctx, tc.user)
 		}
+	})
+
+	t.Run("the host page overrides the theme, and a phone gets one column", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(s.gateway+"/demo?user=globex-admin")); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, ctx, "ready", loadTimeout)
+		eval[bool](t, ctx, `(() => { `+embedJS+`.setTheme({primaryColor: "#7b2ff7"}); return true; })()`)
+		waitFor(t, ctx, "the host's primary colour", `getComputedStyle(`+embedJS+`).getPropertyValue("--oriel-primary").trim().toLowerCase() === "#7b2ff7"`, 10*time.Second)
+
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)) }()
+		// Every chart starts at the same left edge: one column.
+		waitFor(t, ctx, "one column of charts", `(() => {
+  const xs = [...`+embedJS+`.shadowRoot.querySelectorAll("section.oriel-chart")].map(s => Math.round(s.getBoundingClientRect().left));
+  return xs.length > 3 && new Set(xs).size === 1;
+})()`, 10*time.Second)
+		screenshot(t, ctx, "phone")
 	})
 
 	t.Run("clicking a bar selects its region and the other charts follow", func(t *testing.T) {

@@ -167,6 +167,9 @@ var tenantInfo = map[string]struct {
 		FontFamily: "Georgia, 'Times New Roman', serif"}},
 }
 
+// Theme is a demo tenant's theme, as seeded into its settings.
+func Theme(tenant string) *tenantv1.Theme { return tenantInfo[tenant].theme }
+
 // requestID is a stable request id for an idempotent create.
 func requestID(what string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://oriel.dev/demo/"+what)).String()
