@@ -113,7 +113,7 @@ func processCPU(b *testing.B) time.Duration {
 // (signing is the ISV's work, not identity's); they belong to benchUsers users who have
 // all signed in once before, which is the steady state of an embedded product.
 func BenchmarkIdentityThroughput(b *testing.B) {
-	s := startService(b, options{})
+	s := startService(b, options{logLevel: "info"})
 	es := newBenchSigner(newISV(b, s))
 	rs := newRS256ISV(b, s)
 	for _, sg := range []*benchSigner{es, rs} {

@@ -47,6 +47,9 @@ type options struct {
 	redisURL string
 	// memory keeps sessions in process memory (dev mode) instead of Redis.
 	memory bool
+	// logLevel is the service's; tests read debug lines, benchmarks run at the production
+	// default (info), where successful introspections are not logged.
+	logLevel string
 }
 
 func startService(t testing.TB, o options) *service {
@@ -61,7 +64,11 @@ func startService(t testing.TB, o options) *service {
 	if s.redisURL == "" && !o.memory {
 		s.redisURL = testkit.RedisURL(t)
 	}
-	log, err := logging.New(s.logs, "debug")
+	level := o.logLevel
+	if level == "" {
+		level = "debug"
+	}
+	log, err := logging.New(s.logs, level)
 	if err != nil {
 		t.Fatal(err)
 	}
