@@ -131,6 +131,13 @@ func (g guarded) RaiseDirectoryVersion(ctx context.Context, tenant string, versi
 	return guard(g.Store.RaiseDirectoryVersion(ctx, tenant, version))
 }
 
+func (g guarded) Admit(ctx context.Context, tenant, key string, until time.Time, user string) (bool, sessions.State, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	first, st, err := g.Store.Admit(ctx, tenant, key, until, user)
+	return first, st, guard(err)
+}
+
 func (g guarded) UseJTI(ctx context.Context, tenant, key string, until time.Time) (bool, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()

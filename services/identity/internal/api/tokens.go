@@ -128,19 +128,21 @@ func (s TokenServer) exchange(ctx context.Context, tenant, jwt string, req *iden
 	}
 	now := s.clock()
 	jti := sha256.Sum256([]byte(claims.Issuer + "\x00" + claims.JTI))
-	first, err := s.sessions.UseJTI(ctx, tenant, hex.EncodeToString(jti[:]), claims.ExpiresAt.Add(jtiLeeway))
-	if err != nil {
+	provider := providerID(claims.Provider)
+	user := UserID(provider, claims.Subject)
+	// The JWT id's single use and the user's revocation state, in one round trip.
+	first, st, err := s.sessions.Admit(ctx, tenant, hex.EncodeToString(jti[:]), claims.ExpiresAt.Add(jtiLeeway), user)
+	if err != nil && !errors.Is(err, sessions.ErrStateUnknown) {
 		return nil, err
 	}
 	if !first {
 		return nil, apierr.New(codes.Unauthenticated, errorsv1.ErrorReason_ERROR_REASON_JWT_REPLAYED,
 			"this JWT was already exchanged: sign a new one (with a new jti) for every exchange")
 	}
-	provider := providerID(claims.Provider)
-	user := UserID(provider, claims.Subject)
-	st, err := s.state(ctx, tenant, user)
-	if err != nil {
-		return nil, err
+	if err != nil { // the revocation mirror is not loaded: load it, then read the state
+		if st, err = s.state(ctx, tenant, user); err != nil {
+			return nil, err
+		}
 	}
 	if st.UserDisabled {
 		return nil, userDisabled(tenant, user)

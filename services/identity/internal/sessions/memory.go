@@ -349,6 +349,18 @@ func (m *memory) RaiseDirectoryVersion(ctx context.Context, tenant string, versi
 	return m.raise(ctx, tenant, func(ts *memoryState) { ts.directoryVersion = max(ts.directoryVersion, version) })
 }
 
+func (m *memory) Admit(ctx context.Context, tenant, key string, until time.Time, user string) (bool, State, error) {
+	if err := checkNonEmpty("user", user); err != nil {
+		return false, State{}, err
+	}
+	first, err := m.UseJTI(ctx, tenant, key, until)
+	if err != nil {
+		return false, State{}, err
+	}
+	st, err := m.State(ctx, tenant, user)
+	return first, st, err
+}
+
 func (m *memory) UseJTI(ctx context.Context, tenant, key string, until time.Time) (bool, error) {
 	if err := checkTenant(tenant); err != nil {
 		return false, err

@@ -490,6 +490,60 @@ func (r *redisStore) RaiseDirectoryVersion(ctx context.Context, tenant string, v
 	return r.raise(ctx, tenant, "dv", version)
 }
 
+func (r *redisStore) Admit(ctx context.Context, tenant, key string, until time.Time, user string) (bool, State, error) {
+	if err := checkTenant(tenant); err != nil {
+		return false, State{}, err
+	}
+	if err := checkNonEmpty("jti key", key); err != nil {
+		return false, State{}, err
+	}
+	if err := checkNonEmpty("user", user); err != nil {
+		return false, State{}, err
+	}
+	// One pipeline, one round trip: the two need no atomicity (the SET NX alone decides
+	// the winner), only to travel together.
+	var set *redis.Cmd
+	var state *redis.SliceCmd
+	err := r.do(ctx, func(ctx context.Context) error {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			set = p.Do(ctx, "SET", jtiKey(tenant, key), "1", "NX", "PXAT", jtiExpiry(until))
+			state = p.HMGet(ctx, stateKey(tenant), "loaded", "te", "dv", "u:"+user)
+			return nil
+		})
+		// A JWT id already taken answers nil, which the pipeline reports as its error.
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		return err
+	})
+	if err == nil {
+		err = set.Err()
+	}
+	first := err == nil
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	if err == nil {
+		err = state.Err()
+	}
+	if err != nil {
+		return false, State{}, unavailable("admit", err)
+	}
+	st, loaded, err := decodeState(state.Val())
+	if err != nil {
+		return false, State{}, err
+	}
+	if !loaded {
+		return first, State{}, ErrStateUnknown
+	}
+	return first, st, nil
+}
+
+// jtiExpiry is when a used JWT id may be forgotten, in Unix milliseconds for PXAT: rounded
+// up so the id stays taken at least until `until`; PXAT refuses 0 and below, and a time
+// already past stores nothing, which is right: the JWT has expired.
+func jtiExpiry(until time.Time) int64 { return max((until.UnixMicro()+999)/1000, 1) }
+
 func (r *redisStore) UseJTI(ctx context.Context, tenant, key string, until time.Time) (bool, error) {
 	if err := checkTenant(tenant); err != nil {
 		return false, err
@@ -497,12 +551,9 @@ func (r *redisStore) UseJTI(ctx context.Context, tenant, key string, until time.
 	if err := checkNonEmpty("jti key", key); err != nil {
 		return false, err
 	}
-	// Round up so the id stays taken at least until `until`; PXAT refuses 0 and below,
-	// and a time already past stores nothing, which is right: the JWT has expired.
-	ms := max((until.UnixMicro()+999)/1000, 1)
 	var first bool
 	err := r.do(ctx, func(ctx context.Context) error {
-		err := r.client.Do(ctx, "SET", jtiKey(tenant, key), "1", "NX", "PXAT", ms).Err()
+		err := r.client.Do(ctx, "SET", jtiKey(tenant, key), "1", "NX", "PXAT", jtiExpiry(until)).Err()
 		switch {
 		case err == nil:
 			first = true

@@ -257,6 +257,13 @@ func storeOps(tenant, hash string) map[string]func(ctx context.Context, s sessio
 			}
 			return err
 		},
+		"Admit": func(ctx context.Context, s sessions.Store) error {
+			ok, _, err := s.Admit(ctx, tenant, "a", exp, "u")
+			if err != nil && ok && !errors.Is(err, sessions.ErrStateUnknown) {
+				return fmt.Errorf("a first use came with the error %w", err)
+			}
+			return err
+		},
 	}
 }
 
@@ -333,7 +340,7 @@ func TestRedisSlowerThanTheDeadlineIsAnErrorNeverOK(t *testing.T) {
 			tenant := testkit.UniqueID("t")
 			ops := storeOps(tenant, "h")
 			// Through a fast proxy everything works (and the pool holds live connections)...
-			for _, name := range []string{"LoadState", "Put", "Get", "UseJTI"} {
+			for _, name := range []string{"LoadState", "Put", "Get", "UseJTI", "Admit"} {
 				if err := ops[name](t.Context(), store); err != nil {
 					t.Fatalf("%s through the proxy: %v", name, err)
 				}
@@ -585,7 +592,7 @@ func TestRedisScriptsTouchOnlyTheirKeysInOneSlot(t *testing.T) {
 		t.Fatalf("RaiseUser before load: %v", err)
 	}
 	for _, name := range []string{"LoadState", "RaiseUser", "RaiseTenantEpoch", "RaiseDirectoryVersion",
-		"State", "Put", "Get", "ExpireWithin", "ListUser", "UseJTI", "UseJTI", "Delete", "ListUser"} {
+		"State", "Put", "Get", "ExpireWithin", "ListUser", "UseJTI", "UseJTI", "Admit", "Admit", "Delete", "ListUser"} {
 		if err := ops[name](t.Context(), store); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

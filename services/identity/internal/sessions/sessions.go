@@ -128,4 +128,8 @@ type Store interface {
 	// UseJTI records the single use of a JWT id (key is a digest of issuer and jti) until
 	// `until`, and reports whether this was the first use.
 	UseJTI(ctx context.Context, tenant, key string, until time.Time) (bool, error)
+	// Admit is what an exchange asks first, in one round trip: UseJTI, and the State of
+	// the user the JWT names. first is valid whenever err is nil or ErrStateUnknown (the
+	// id is recorded either way; load the mirror and read State again).
+	Admit(ctx context.Context, tenant, key string, until time.Time, user string) (first bool, st State, err error)
 }

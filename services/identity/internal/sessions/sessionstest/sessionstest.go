@@ -95,6 +95,8 @@ func Run(t *testing.T, newStore func(t *testing.T) (sessions.Store, Clock)) {
 		{"ValidFollowsEpochsAndDisabled", testValid},
 		{"UseJTIIsTrueOnceThenFalsePerTenant", testJTI},
 		{"UseJTIConcurrentlyHasExactlyOneWinner", testJTIConcurrent},
+		{"AdmitUsesTheJTIOnceAndReadsTheUsersState", testAdmit},
+		{"AdmitConcurrentlyHasExactlyOneWinner", testAdmitConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -895,5 +897,73 @@ func testRevokeRace(t *testing.T, s sessions.Store, c Clock) {
 				t.Fatal(firstFailed)
 			}
 		})
+	}
+}
+
+// testAdmit checks Admit as UseJTI and State together: the id is taken once, the state is
+// the user's, and an unloaded mirror still records the id.
+func testAdmit(t *testing.T, s sessions.Store, c Clock) {
+	tenant := testkit.UniqueID("t")
+	until := c.Now().Add(time.Hour)
+	first, _, err := s.Admit(ctx(t), tenant, "k1", until, "u")
+	if !first || !errors.Is(err, sessions.ErrStateUnknown) {
+		t.Fatalf("Admit before the mirror is loaded = %v, %v; want true, ErrStateUnknown", first, err)
+	}
+	if first, _, err := s.Admit(ctx(t), tenant, "k1", until, "u"); first || !errors.Is(err, sessions.ErrStateUnknown) {
+		t.Fatalf("Admit of a used id, mirror not loaded = %v, %v; want false, ErrStateUnknown", first, err)
+	}
+	load(t, s, tenant, sessions.FullState{TenantEpoch: 4, DirectoryVersion: 7,
+		Users: map[string]sessions.UserState{"u": {Epoch: 3, Disabled: true}}})
+	first, st, err := s.Admit(ctx(t), tenant, "k2", until, "u")
+	want := sessions.State{TenantEpoch: 4, DirectoryVersion: 7, UserEpoch: 3, UserDisabled: true}
+	if err != nil || !first || st != want {
+		t.Fatalf("Admit(k2, u) = %v, %+v, %v; want true, %+v", first, st, err, want)
+	}
+	if first, st, err := s.Admit(ctx(t), tenant, "k2", until, "other"); err != nil || first ||
+		st != (sessions.State{TenantEpoch: 4, DirectoryVersion: 7}) {
+		t.Fatalf("Admit of a used id for another user = %v, %+v, %v; want false and that user's state", first, st, err)
+	}
+	// Another tenant's ids are its own.
+	other := testkit.UniqueID("t")
+	if first, _, err := s.Admit(ctx(t), other, "k2", until, "u"); !first || !errors.Is(err, sessions.ErrStateUnknown) {
+		t.Fatalf("Admit(k2) in another tenant = %v, %v; want true, ErrStateUnknown", first, err)
+	}
+	if _, _, err := s.Admit(ctx(t), tenant, "k3", until, ""); err == nil || errors.Is(err, sessions.ErrStateUnknown) {
+		t.Errorf("Admit without a user = %v; want an input error", err)
+	}
+	if ok, err := s.UseJTI(ctx(t), tenant, "k1", until); err != nil || ok {
+		t.Errorf("UseJTI of an id Admit took = %v, %v; want false", ok, err)
+	}
+}
+
+func testAdmitConcurrent(t *testing.T, s sessions.Store, c Clock) {
+	tenant := testkit.UniqueID("t")
+	load(t, s, tenant, sessions.FullState{TenantEpoch: 1})
+	const n = 50
+	until := c.Now().Add(time.Hour)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			<-start
+			ok, _, err := s.Admit(ctx(t), tenant, "replayed", until, "u")
+			if err != nil {
+				errs <- err
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if w := wins.Load(); w != 1 {
+		t.Errorf("%d of %d concurrent admissions of one JWT id won; want exactly 1", w, n)
 	}
 }
