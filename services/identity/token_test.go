@@ -15,6 +15,8 @@ import (
 
 	identityv1 "github.com/oriel-dev/oriel/gen/pb/oriel/identity/v1"
 	"github.com/oriel-dev/oriel/platform/apierr"
+	"github.com/oriel-dev/oriel/platform/redisconn"
+	"github.com/oriel-dev/oriel/services/identity/internal/sessions"
 )
 
 func wantCode(t testing.TB, err error, code codes.Code, reason string) {
@@ -203,4 +205,38 @@ func TestRefreshAndListSessions(t *testing.T) {
 	// A service account cannot refresh "its own" embed token: it has none.
 	_, err = s.tokens.RefreshToken(s.admin(), &identityv1.RefreshTokenRequest{})
 	wantCode(t, err, codes.InvalidArgument, "INVALID_REQUEST")
+}
+
+// A database restored from an older backup holds lower revocation epochs than the Redis
+// mirror, which keeps the higher of each; sessions minted since carry the mirror's. A
+// revocation must still pass them: epochs follow the clock, not a counter that restarts.
+func TestRevocationPassesAMirrorAheadOfTheDatabase(t *testing.T) {
+	t.Parallel()
+	s := startService(t, options{})
+	i := newISV(t, s)
+	ctx := context.Background()
+	first := s.exchange(t, i.tenant, i.sign(t, s.clock.Now(), "dora", nil)) // loads the mirror
+	user := first.GetEmbedSession().GetUser()
+	userID := user[strings.LastIndex(user, "/")+1:]
+
+	// The mirror got ahead of the database: as if the database had been restored to before
+	// a thousand revocations the mirror still remembers.
+	client, err := redisconn.Open(ctx, s.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := sessions.NewRedis(client).RaiseUser(ctx, i.tenant, userID, sessions.UserState{Epoch: 1000}); err != nil {
+		t.Fatalf("raise the mirror: %v", err)
+	}
+	token := s.exchange(t, i.tenant, i.sign(t, s.clock.Now(), "dora", nil)).GetToken()
+	if _, err := s.tokens.IntrospectToken(as(ctx, token), &identityv1.IntrospectTokenRequest{}); err != nil {
+		t.Fatalf("a token minted after the mirror moved: %v", err)
+	}
+
+	if _, err := s.tokens.RevokeUserTokens(s.admin(), &identityv1.RevokeUserTokensRequest{User: user}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.tokens.IntrospectToken(as(ctx, token), &identityv1.IntrospectTokenRequest{})
+	wantCode(t, err, codes.Unauthenticated, "CREDENTIAL_INVALID")
 }

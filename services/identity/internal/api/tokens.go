@@ -359,7 +359,7 @@ func (s TokenServer) RevokeUserTokens(ctx context.Context, req *identityv1.Revok
 	if err := requireRevoker(ctx, tenant, req.GetUser()); err != nil {
 		return nil, err
 	}
-	us, err := s.store.RaiseUserEpoch(ctx, tenant, user)
+	us, err := s.store.RaiseUserEpoch(ctx, tenant, user, s.clock())
 	if err != nil {
 		return nil, s.toStatus(ctx, err, req.GetUser())
 	}
@@ -377,7 +377,7 @@ func (s TokenServer) RevokeTenantTokens(ctx context.Context, req *identityv1.Rev
 	if err := requireRevoker(ctx, tenant, req.GetParent()); err != nil {
 		return nil, err
 	}
-	epoch, err := s.store.RaiseTenantEpoch(ctx, tenant)
+	epoch, err := s.store.RaiseTenantEpoch(ctx, tenant, s.clock())
 	if err != nil {
 		return nil, s.toStatus(ctx, err, req.GetParent())
 	}

@@ -381,8 +381,8 @@ func (s *sqlStore) TouchLogins(ctx context.Context, touches []LoginTouch) error 
 	})
 }
 
-// SetUserDisabled takes now for the contract's sake; users keep no time of it.
-func (s *sqlStore) SetUserDisabled(ctx context.Context, tenant, id string, disabled bool, _ time.Time) (*identityv1.User, sessions.UserState, error) {
+// SetUserDisabled raises the user's epoch with the flag (see revocationEpoch).
+func (s *sqlStore) SetUserDisabled(ctx context.Context, tenant, id string, disabled bool, now time.Time) (*identityv1.User, sessions.UserState, error) {
 	var (
 		user  *identityv1.User
 		state sessions.UserState
@@ -390,8 +390,8 @@ func (s *sqlStore) SetUserDisabled(ctx context.Context, tenant, id string, disab
 	err := s.db.ReadWriteTx(ctx, func(ctx context.Context, q sqlstore.Queryer) error {
 		// The epoch rises in the same statement as the flag changes, so no reader ever sees
 		// one without the other.
-		err := q.QueryRow(ctx, `UPDATE users SET disabled = $3, epoch = epoch + 1
-			WHERE tenant_id = $1 AND id = $2 RETURNING epoch, disabled`, tenant, id, disabled).
+		err := q.QueryRow(ctx, `UPDATE users SET disabled = $3, epoch = `+revocationEpoch("epoch", "$4")+`
+			WHERE tenant_id = $1 AND id = $2 RETURNING epoch, disabled`, tenant, id, disabled, now.UnixMicro()).
 			Scan(&state.Epoch, &state.Disabled)
 		if errors.Is(err, sqlstore.ErrNoRows) {
 			return ErrNotFound
@@ -680,21 +680,32 @@ func parseRole(name string) identityv1.Role {
 
 // ---- revocation ----
 
-func (s *sqlStore) RaiseTenantEpoch(ctx context.Context, tenant string) (int64, error) {
+// revocationEpoch is the SQL of the epoch a revocation (or a change of a user's disabled
+// flag) sets: one more than current, but never less than now (a parameter: the clock in
+// Unix microseconds). The Redis mirror keeps the higher of its epoch and the database's;
+// a plain counter would fall behind it if the database were restored from an older backup
+// while Redis kept the mirror, and a revocation would then change nothing. Tied to the
+// clock, a revocation passes every epoch handed out before it.
+func revocationEpoch(current, now string) string {
+	now = "CAST(" + now + " AS BIGINT)"
+	return "CASE WHEN " + current + " + 1 > " + now + " THEN " + current + " + 1 ELSE " + now + " END"
+}
+
+func (s *sqlStore) RaiseTenantEpoch(ctx context.Context, tenant string, now time.Time) (int64, error) {
 	var epoch int64
-	err := s.db.QueryRow(ctx, `INSERT INTO tenant_state (tenant_id, epoch, directory_version) VALUES ($1, 1, 0)
-		ON CONFLICT (tenant_id) DO UPDATE SET epoch = tenant_state.epoch + 1
-		RETURNING epoch`, tenant).Scan(&epoch)
+	err := s.db.QueryRow(ctx, `INSERT INTO tenant_state (tenant_id, epoch, directory_version) VALUES ($1, `+revocationEpoch("0", "$2")+`, 0)
+		ON CONFLICT (tenant_id) DO UPDATE SET epoch = `+revocationEpoch("tenant_state.epoch", "$2")+`
+		RETURNING epoch`, tenant, now.UnixMicro()).Scan(&epoch)
 	if err != nil {
 		return 0, fmt.Errorf("raise tenant epoch: %w", err)
 	}
 	return epoch, nil
 }
 
-func (s *sqlStore) RaiseUserEpoch(ctx context.Context, tenant, user string) (sessions.UserState, error) {
+func (s *sqlStore) RaiseUserEpoch(ctx context.Context, tenant, user string, now time.Time) (sessions.UserState, error) {
 	var state sessions.UserState
-	err := s.db.QueryRow(ctx, `UPDATE users SET epoch = epoch + 1 WHERE tenant_id = $1 AND id = $2
-		RETURNING epoch, disabled`, tenant, user).Scan(&state.Epoch, &state.Disabled)
+	err := s.db.QueryRow(ctx, `UPDATE users SET epoch = `+revocationEpoch("epoch", "$3")+` WHERE tenant_id = $1 AND id = $2
+		RETURNING epoch, disabled`, tenant, user, now.UnixMicro()).Scan(&state.Epoch, &state.Disabled)
 	if errors.Is(err, sqlstore.ErrNoRows) {
 		return sessions.UserState{}, ErrNotFound
 	}

@@ -176,10 +176,12 @@ type Store interface {
 	// HasBootstrapKey reports whether the bootstrap account has an unrevoked key.
 	HasBootstrapKey(ctx context.Context) (bool, error)
 
-	// RaiseTenantEpoch increments the tenant's revocation epoch and returns it.
-	RaiseTenantEpoch(ctx context.Context, tenant string) (int64, error)
-	// RaiseUserEpoch increments a user's revocation epoch and returns the user's state.
-	RaiseUserEpoch(ctx context.Context, tenant, user string) (sessions.UserState, error)
+	// RaiseTenantEpoch raises the tenant's revocation epoch to the greater of one more
+	// than it was and now in Unix microseconds (see RevocationEpoch), and returns it.
+	RaiseTenantEpoch(ctx context.Context, tenant string, now time.Time) (int64, error)
+	// RaiseUserEpoch raises a user's revocation epoch as RaiseTenantEpoch does and returns
+	// the user's state.
+	RaiseUserEpoch(ctx context.Context, tenant, user string, now time.Time) (sessions.UserState, error)
 	// RevocationState returns a tenant's whole revocation state, to load the mirror.
 	RevocationState(ctx context.Context, tenant string) (sessions.FullState, error)
 }

@@ -13,8 +13,8 @@ import (
 
 var revocationBehaviours = []behaviour{
 	{"a tenant never revoked has an empty revocation state", emptyRevocationState},
-	{"tenant epochs rise by one per raise, per tenant", tenantEpochsRise},
-	{"user epochs rise by one per raise, per user", userEpochsRise},
+	{"tenant epochs rise with every raise, per tenant, never behind the clock", tenantEpochsRise},
+	{"user epochs rise with every raise, per user, never behind the clock", userEpochsRise},
 	{"the directory version rises by one with every change of groups or bindings", directoryVersionRises},
 	{"the revocation state holds the epochs and every raised or disabled user", revocationStateAfterMix},
 }
@@ -29,23 +29,35 @@ func emptyRevocationState(t *testing.T, s store.Store) {
 	testkit.RequireEqual(t, "users", 0, len(state.Users))
 }
 
+// base is the epoch of a first revocation at the storetest clock: its Unix microseconds.
+var base = epoch.UnixMicro()
+
 func tenantEpochsRise(t *testing.T, s store.Store) {
 	tenant, other := newTenant(), newTenant()
-	for want := int64(1); want <= 3; want++ {
-		got, err := s.RaiseTenantEpoch(t.Context(), tenant)
+	// At one instant, each raise is one more than the last.
+	for want := base; want <= base+2; want++ {
+		got, err := s.RaiseTenantEpoch(t.Context(), tenant, epoch)
 		testkit.RequireNoError(t, "RaiseTenantEpoch", err)
 		testkit.RequireEqual(t, "tenant epoch", want, got)
 	}
-	got, err := s.RaiseTenantEpoch(t.Context(), other)
+	got, err := s.RaiseTenantEpoch(t.Context(), other, epoch)
 	testkit.RequireNoError(t, "RaiseTenantEpoch", err)
-	testkit.RequireEqual(t, "another tenant's first epoch", int64(1), got)
+	testkit.RequireEqual(t, "another tenant's first epoch", base, got)
+	// Later, the epoch jumps to the clock; a clock behind it never lowers it.
+	later := epoch.Add(time.Hour)
+	got, err = s.RaiseTenantEpoch(t.Context(), other, later)
+	testkit.RequireNoError(t, "RaiseTenantEpoch", err)
+	testkit.RequireEqual(t, "an epoch raised an hour later", later.UnixMicro(), got)
+	got, err = s.RaiseTenantEpoch(t.Context(), other, epoch)
+	testkit.RequireNoError(t, "RaiseTenantEpoch", err)
+	testkit.RequireEqual(t, "an epoch raised with a clock behind it", later.UnixMicro()+1, got)
 	// The counters share a row; raising one leaves the other alone.
 	requireDirectoryVersion(t, s, tenant, 0)
 	v := mustCreateGroup(t, s, tenant, "admins", "Admins")
 	testkit.RequireEqual(t, "directory version after raised epochs", int64(1), v)
 	state, err := s.RevocationState(t.Context(), tenant)
 	testkit.RequireNoError(t, "RevocationState", err)
-	testkit.RequireEqual(t, "tenant epoch after a directory change", int64(3), state.TenantEpoch)
+	testkit.RequireEqual(t, "tenant epoch after a directory change", base+2, state.TenantEpoch)
 }
 
 func userEpochsRise(t *testing.T, s store.Store) {
@@ -53,25 +65,29 @@ func userEpochsRise(t *testing.T, s store.Store) {
 	a, b := newLogin(tenant), newLogin(tenant)
 	mustLogin(t, s, a)
 	mustLogin(t, s, b)
-	for want := int64(1); want <= 3; want++ {
-		got, err := s.RaiseUserEpoch(t.Context(), tenant, a.UserID)
+	for want := base; want <= base+2; want++ {
+		got, err := s.RaiseUserEpoch(t.Context(), tenant, a.UserID, epoch)
 		testkit.RequireNoError(t, "RaiseUserEpoch", err)
 		testkit.RequireEqual(t, "user state", sessions.UserState{Epoch: want}, got)
 	}
 	_, _, err := s.SetUserDisabled(t.Context(), tenant, b.UserID, true, epoch)
 	testkit.RequireNoError(t, "SetUserDisabled", err)
-	got, err := s.RaiseUserEpoch(t.Context(), tenant, b.UserID)
+	got, err := s.RaiseUserEpoch(t.Context(), tenant, b.UserID, epoch)
 	testkit.RequireNoError(t, "RaiseUserEpoch", err)
-	testkit.RequireEqual(t, "a disabled user's state", sessions.UserState{Epoch: 2, Disabled: true}, got)
-	_, err = s.RaiseUserEpoch(t.Context(), tenant, "nobody")
+	testkit.RequireEqual(t, "a disabled user's state", sessions.UserState{Epoch: base + 1, Disabled: true}, got)
+	_, err = s.RaiseUserEpoch(t.Context(), tenant, "nobody", epoch)
 	testkit.RequireErrorIs(t, "RaiseUserEpoch of a missing user", err, store.ErrNotFound)
 
 	// A later login leaves the epoch alone: only revocations move it.
 	a.Time = epoch.Add(time.Minute)
 	mustLogin(t, s, a)
-	got, err = s.RaiseUserEpoch(t.Context(), tenant, a.UserID)
+	got, err = s.RaiseUserEpoch(t.Context(), tenant, a.UserID, epoch)
 	testkit.RequireNoError(t, "RaiseUserEpoch", err)
-	testkit.RequireEqual(t, "user state after a login", sessions.UserState{Epoch: 4}, got)
+	testkit.RequireEqual(t, "user state after a login", sessions.UserState{Epoch: base + 3}, got)
+	// A revocation a minute later jumps to the clock.
+	got, err = s.RaiseUserEpoch(t.Context(), tenant, a.UserID, epoch.Add(time.Minute))
+	testkit.RequireNoError(t, "RaiseUserEpoch", err)
+	testkit.RequireEqual(t, "user state a minute later", sessions.UserState{Epoch: epoch.Add(time.Minute).UnixMicro()}, got)
 }
 
 func directoryVersionRises(t *testing.T, s store.Store) {
@@ -112,7 +128,7 @@ func revocationStateAfterMix(t *testing.T, s store.Store) {
 	mustLogin(t, s, elsewhere)
 
 	for range 2 {
-		_, err := s.RaiseUserEpoch(t.Context(), tenant, raised.UserID)
+		_, err := s.RaiseUserEpoch(t.Context(), tenant, raised.UserID, epoch)
 		testkit.RequireNoError(t, "RaiseUserEpoch", err)
 	}
 	_, _, err := s.SetUserDisabled(t.Context(), tenant, disabled.UserID, true, epoch)
@@ -121,24 +137,24 @@ func revocationStateAfterMix(t *testing.T, s store.Store) {
 	testkit.RequireNoError(t, "SetUserDisabled", err)
 	_, _, err = s.SetUserDisabled(t.Context(), tenant, reenabled.UserID, false, epoch.Add(time.Minute))
 	testkit.RequireNoError(t, "SetUserDisabled", err)
-	_, err = s.RaiseUserEpoch(t.Context(), other, elsewhere.UserID)
+	_, err = s.RaiseUserEpoch(t.Context(), other, elsewhere.UserID, epoch)
 	testkit.RequireNoError(t, "RaiseUserEpoch", err)
 	for range 3 {
-		_, err := s.RaiseTenantEpoch(t.Context(), tenant)
+		_, err := s.RaiseTenantEpoch(t.Context(), tenant, epoch)
 		testkit.RequireNoError(t, "RaiseTenantEpoch", err)
 	}
-	_, err = s.RaiseTenantEpoch(t.Context(), other)
+	_, err = s.RaiseTenantEpoch(t.Context(), other, epoch)
 	testkit.RequireNoError(t, "RaiseTenantEpoch", err)
 	v := mustCreateGroup(t, s, tenant, "admins", "Admins")
 
 	state, err := s.RevocationState(t.Context(), tenant)
 	testkit.RequireNoError(t, "RevocationState", err)
-	testkit.RequireEqual(t, "tenant epoch", int64(3), state.TenantEpoch)
+	testkit.RequireEqual(t, "tenant epoch", base+2, state.TenantEpoch)
 	testkit.RequireEqual(t, "directory version", v, state.DirectoryVersion)
 	want := map[string]sessions.UserState{
-		raised.UserID:    {Epoch: 2},
-		disabled.UserID:  {Epoch: 1, Disabled: true},
-		reenabled.UserID: {Epoch: 2},
+		raised.UserID:    {Epoch: base + 1},
+		disabled.UserID:  {Epoch: base, Disabled: true},
+		reenabled.UserID: {Epoch: epoch.Add(time.Minute).UnixMicro()},
 	}
 	if !maps.Equal(want, state.Users) {
 		t.Fatalf("RevocationState users = %v, want %v", state.Users, want)

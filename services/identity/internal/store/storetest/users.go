@@ -223,17 +223,21 @@ func disableAndEnableRaiseEpoch(t *testing.T, s store.Store) {
 	l := newLogin(tenant)
 	mustLogin(t, s, l)
 
-	for i, step := range []struct {
+	// The epoch rises with every change, to the clock's microseconds or one more than
+	// before, whichever is higher.
+	minute := func(n int) time.Time { return epoch.Add(time.Duration(n) * time.Minute) }
+	for _, step := range []struct {
 		disabled bool
+		at       time.Time
 		want     sessions.UserState
 	}{
-		{true, sessions.UserState{Epoch: 1, Disabled: true}},
+		{true, minute(0), sessions.UserState{Epoch: minute(0).UnixMicro(), Disabled: true}},
 		// Disabling a disabled user still kills whatever tokens were issued meanwhile.
-		{true, sessions.UserState{Epoch: 2, Disabled: true}},
-		{false, sessions.UserState{Epoch: 3, Disabled: false}},
-		{true, sessions.UserState{Epoch: 4, Disabled: true}},
+		{true, minute(0), sessions.UserState{Epoch: minute(0).UnixMicro() + 1, Disabled: true}},
+		{false, minute(1), sessions.UserState{Epoch: minute(1).UnixMicro(), Disabled: false}},
+		{true, minute(2), sessions.UserState{Epoch: minute(2).UnixMicro(), Disabled: true}},
 	} {
-		u, state, err := s.SetUserDisabled(t.Context(), tenant, l.UserID, step.disabled, epoch.Add(time.Duration(i)*time.Minute))
+		u, state, err := s.SetUserDisabled(t.Context(), tenant, l.UserID, step.disabled, step.at)
 		testkit.RequireNoError(t, "SetUserDisabled", err)
 		testkit.RequireEqual(t, "state after SetUserDisabled", step.want, state)
 		want := wantUser(l, epoch)
@@ -260,7 +264,7 @@ func userTenantIsolation(t *testing.T, s store.Store) {
 	testkit.RequireErrorIs(t, "GetUser from another tenant", err, store.ErrNotFound)
 	_, _, err = s.SetUserDisabled(t.Context(), other, l.UserID, true, epoch)
 	testkit.RequireErrorIs(t, "SetUserDisabled from another tenant", err, store.ErrNotFound)
-	_, err = s.RaiseUserEpoch(t.Context(), other, l.UserID)
+	_, err = s.RaiseUserEpoch(t.Context(), other, l.UserID, epoch)
 	testkit.RequireErrorIs(t, "RaiseUserEpoch from another tenant", err, store.ErrNotFound)
 	testkit.RequireNoError(t, "TouchLogins from another tenant", s.TouchLogins(t.Context(), []store.LoginTouch{
 		{Tenant: other, UserID: l.UserID, Time: epoch.Add(time.Hour)},
