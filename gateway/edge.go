@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,6 +53,9 @@ func pathTenant(r *http.Request) string {
 func (g *Gateway) protected(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		// Read before the forwarding headers go: a trusted proxy's X-Forwarded-For says who
+		// the client is.
+		clientIP := g.proxies.clientIP(r)
 		// grpc-gateway derives metadata from these (x-forwarded-*, a client-set
 		// deadline); the edge decides them itself.
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "Grpc-Timeout"} {
@@ -148,7 +150,7 @@ func (g *Gateway) protected(next http.Handler) http.Handler {
 			}
 		}
 
-		if !g.withinRateLimits(w, r, settings, tenant, credentialName, credentialTenant) {
+		if !g.withinRateLimits(w, r, settings, tenant, credentialName, credentialTenant, clientIP) {
 			return
 		}
 
@@ -217,14 +219,10 @@ func (g *Gateway) unavailableSettings(w http.ResponseWriter, r *http.Request, te
 
 // withinRateLimits takes a token from the call's credential bucket and its tenant's, sets
 // the RateLimit headers of the tighter one, and answers 429 when either is empty.
-func (g *Gateway) withinRateLimits(w http.ResponseWriter, r *http.Request, settings tenantSettings, tenant, credential, credentialTenant string) bool {
+func (g *Gateway) withinRateLimits(w http.ResponseWriter, r *http.Request, settings tenantSettings, tenant, credential, credentialTenant, ip string) bool {
 	plan, ok := g.plans[settings.settings.GetPlan()]
 	if !ok {
 		plan = g.plans[DefaultRatePlan]
-	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
 	}
 	if !settings.exists {
 		// A tenant that does not exist has no bucket: made-up names must not fill Redis.

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -716,6 +717,39 @@ func TestRateLimitsCallsWithoutACredentialByIP(t *testing.T) {
 	got := wantErrorBody(t, resp, body, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "RATE_LIMITED")
 	if got.Error.Details[0].Metadata["limit"] != "credential" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("429 %s %v", body, resp.Header)
+	}
+}
+
+// The attack: a caller without a credential rotating X-Forwarded-For to get a fresh bucket
+// for every call. Only a trusted proxy's header names the client.
+func TestRateLimitsByIPBelieveOnlyTrustedProxies(t *testing.T) {
+	t.Parallel()
+	plans := []string{"default=credential:1/h:2,tenant:1/h:1000"}
+	spoof := func(i int) map[string]string {
+		return map[string]string{"X-Forwarded-For": fmt.Sprintf("198.51.100.%d", i)}
+	}
+	direct := startProtectedEdge(t, edgeOptions{cfg: gateway.Config{RatePlans: plans}})
+	for i := range 3 {
+		resp, body := direct.call(t, http.MethodGet, "/v1/tenants/acme", spoof(i))
+		if i < 2 && resp.StatusCode != http.StatusOK {
+			t.Fatalf("call %d: %d %s", i+1, resp.StatusCode, body)
+		}
+		if i == 2 {
+			wantErrorBody(t, resp, body, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "RATE_LIMITED")
+		}
+	}
+
+	// Behind a trusted load balancer (the test's loopback), each client has its own bucket.
+	proxied := startProtectedEdge(t, edgeOptions{cfg: gateway.Config{RatePlans: plans, TrustedProxies: []string{"127.0.0.0/8", "::1"}}})
+	for range 2 {
+		if resp, body := proxied.call(t, http.MethodGet, "/v1/tenants/acme", spoof(1)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("client 1: %d %s", resp.StatusCode, body)
+		}
+	}
+	resp, body := proxied.call(t, http.MethodGet, "/v1/tenants/acme", spoof(1))
+	wantErrorBody(t, resp, body, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "RATE_LIMITED")
+	if resp, body := proxied.call(t, http.MethodGet, "/v1/tenants/acme", spoof(2)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another client behind the proxy: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -80,6 +80,8 @@ type Config struct {
 	CredentialCacheTTL time.Duration `name:"credential-cache-ttl" help:"How long an API key's introspection is cached at the edge; a revoked key works at most this much longer. Embed tokens are never cached." default:"5s"`
 	RedisURL           string        `name:"redis-url" help:"Redis holding the rate-limit buckets (redis://host:port/db); required unless --dev-mode."`
 	DevMode            bool          `name:"dev-mode" help:"Keep rate-limit buckets in process memory instead of Redis (one edge only)."`
+	// TrustedProxies are the load balancers whose X-Forwarded-For says who the client is.
+	TrustedProxies []string `name:"trusted-proxies" sep:"," placeholder:"CIDR,…" help:"Load balancers in front of the edge (CIDRs or addresses): for a call from one of them the client is the last address of X-Forwarded-For that is not one of them (the per-IP rate-limit bucket of calls without an API key or embed token). Empty: the connection's peer."`
 	// RatePlans are --rate-plan values; see parseRatePlans for the format.
 	RatePlans []string `name:"rate-plan" aliases:"rate-plans" sep:";" placeholder:"NAME=credential:RATE/UNIT:BURST,tenant:RATE/UNIT:BURST" help:"A rate plan tenants can be on (settings.plan), e.g. pro=credential:50/s:100,tenant:500/s:1000 (UNIT s, m or h; BURST calls at once). Repeatable; ';' separates plans in ORIEL_RATE_PLAN. A plan named default applies to tenants without one; built in: default=credential:20/s:40,tenant:100/s:200."`
 	// Routes are more pages served beside the API, by http.ServeMux pattern: `oriel dev
@@ -110,6 +112,9 @@ func (c Config) Validate() error {
 	case c.ServiceAPIKey != "" && !strings.HasPrefix(c.ServiceAPIKey, auth.APIKeyPrefix):
 		return fmt.Errorf("--service-api-key must be an API key (%s…)", auth.APIKeyPrefix)
 	}
+	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	_, err := parseRatePlans(c.RatePlans)
 	return err
 }
@@ -134,6 +139,7 @@ type Gateway struct {
 	introspector *auth.Introspector
 	tenants      *tenantDirectory
 	plans        map[string]RatePlan
+	proxies      trustedProxies
 	limiter      rateLimiter
 	redis        *redis.Client
 	// script and frame are the built embed client's files, nil when it is not built.
@@ -157,11 +163,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	client := cfg.EmbedClient
 	if client == nil {
 		client = embedclient.Dist()
 	}
-	g := &Gateway{cfg: cfg, log: log, plans: plans,
+	g := &Gateway{cfg: cfg, log: log, plans: plans, proxies: proxies,
 		script: loadEmbedAsset(client, embedclient.Script), frame: loadEmbedAsset(client, embedclient.FramePage)}
 	muxOpts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
