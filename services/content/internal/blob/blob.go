@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -30,11 +31,18 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Walk calls fn with every blob's key and the time it was written, in no order.
 	Walk(ctx context.Context, fn func(key string, written time.Time) error) error
+	// RemoveAbandoned deletes what puts a crash interrupted and last wrote before
+	// `before`, and returns how many. A put in progress keeps writing, so one that has
+	// written nothing since `before` is dead.
+	RemoveAbandoned(ctx context.Context, before time.Time) (int, error)
 }
 
 // keyPattern is what a key may be: path segments of safe characters, so a key can never
 // climb out of the store's directory.
 var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}(/[a-z0-9][a-z0-9._-]{0,127}){0,7}$`)
+
+// tempPrefix starts the name of a put's temporary file, which keyPattern never matches.
+const tempPrefix = ".put-"
 
 // Dir is a Store in a directory.
 type Dir struct{ root string }
@@ -69,7 +77,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
-	f, err := os.CreateTemp(dir, ".put-*")
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return 0, err
 	}
@@ -152,6 +160,39 @@ func (d *Dir) Walk(ctx context.Context, fn func(key string, written time.Time) e
 		}
 		return fn(key, info.ModTime())
 	})
+}
+
+// RemoveAbandoned deletes the temporary files of interrupted puts last written before
+// `before`.
+func (d *Dir) RemoveAbandoned(ctx context.Context, before time.Time) (int, error) {
+	removed := 0
+	err := filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) {
+			return nil
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed into place or removed since it was listed
+		}
+		if err != nil {
+			return err
+		}
+		if !info.ModTime().Before(before) {
+			return nil
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed++
+		return nil
+	})
+	return removed, err
 }
 
 func syncDir(dir string) error {

@@ -11,7 +11,7 @@ import (
 
 // SnapshotSweeper deletes the snapshots no app serves any more: those of purged apps and
 // tenants (whose model pointers went with them), of reloads that ended before they could
-// finish, and any a crash left behind. A snapshot is written just before its reload
+// finish, and any a crash left behind, half-written ones included. A snapshot is written just before its reload
 // finishes, so only snapshots older than a grace period are swept: a reload finishing
 // right now never loses the snapshot it is about to point to.
 type SnapshotSweeper struct {
@@ -52,6 +52,15 @@ func (s *SnapshotSweeper) Sweep(ctx context.Context) (int, error) {
 	})
 	if deleted > 0 {
 		s.log.InfoContext(ctx, "unused snapshots deleted", "snapshots", deleted)
+	}
+	if err != nil {
+		return deleted, err
+	}
+	// What a crash left of snapshots being written: a reload writes its snapshot without
+	// pause, so a temporary file untouched for the grace period belongs to no live reload.
+	abandoned, err := s.blobs.RemoveAbandoned(ctx, before)
+	if abandoned > 0 {
+		s.log.InfoContext(ctx, "abandoned snapshot writes deleted", "files", abandoned)
 	}
 	return deleted, err
 }

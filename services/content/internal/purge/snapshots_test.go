@@ -48,8 +48,15 @@ func TestSnapshotSweepDeletesOnlyOldUnusedSnapshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A put a crash interrupted is not a blob: the sweep leaves it alone.
-	if err := os.WriteFile(filepath.Join(root, "acme", "sales", ".put-123"), []byte("half"), 0o600); err != nil {
+	// Puts a crash interrupted are not blobs: the sweep removes those untouched for the
+	// grace period, and leaves one still being written.
+	crashed, writing := filepath.Join(root, "acme", "sales", ".put-123"), filepath.Join(root, "gone", "app", ".put-456")
+	for _, f := range []string{crashed, writing} {
+		if err := os.WriteFile(f, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(crashed, old, old); err != nil {
 		t.Fatal(err)
 	}
 	st := inUse{keys: map[string]bool{"acme/sales/r1.snapshot": true}}
@@ -61,6 +68,12 @@ func TestSnapshotSweepDeletesOnlyOldUnusedSnapshots(t *testing.T) {
 	err = blobs.Walk(ctx, func(key string, _ time.Time) error { left = append(left, key); return nil })
 	testkit.RequireNoError(t, "Walk", err)
 	testkit.RequireStrings(t, "snapshots left", []string{"acme/other/r9.snapshot", "acme/sales/r1.snapshot", "acme/sales/r2.snapshot"}, slices.Sorted(slices.Values(left)))
+	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
+		t.Errorf("the interrupted put's file is still there (%v)", err)
+	}
+	if _, err := os.Stat(writing); err != nil {
+		t.Errorf("the put still being written was removed: %v", err)
+	}
 	n, err = sweeper.Sweep(ctx)
 	testkit.RequireNoError(t, "a second Sweep", err)
 	testkit.RequireEqual(t, "snapshots deleted by a second sweep", 0, n)
