@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strings"
 
@@ -80,6 +81,27 @@ func (l *statusLine) close() {
 
 // progressView shows a followed rollout's progress: a bar of the tenants done out of the
 // total, with the counts by status.
+// view shows each state of what a command follows (a rollout, a reload) as it changes.
+type view[T any] interface {
+	show(T)
+	close()
+}
+
+// watch shows every state seq reports in v until it ends, and returns the last one (or
+// last, when none came) and the error that ended the watching, if any; v is closed
+// either way.
+func watch[T any](seq iter.Seq2[T, error], v view[T], last T) (T, error) {
+	defer v.close()
+	for r, err := range seq {
+		if err != nil {
+			return last, err
+		}
+		last = r
+		v.show(r)
+	}
+	return last, nil
+}
+
 type progressView struct {
 	line *statusLine
 	name string

@@ -143,20 +143,7 @@ func (c *ReloadsCancelCmd) Run(s *Session) error {
 func (s *Session) followReload(name string, limit time.Duration) error {
 	ctx, cancel := watchContext(limit)
 	defer cancel()
-	view := newReloadView(s.Stderr, name)
-	var (
-		final     *contentv1.Reload
-		followErr error
-	)
-	for r, err := range s.Client.FollowReload(ctx, name) {
-		if err != nil {
-			followErr = err
-			break
-		}
-		final = r
-		view.show(r)
-	}
-	view.close()
+	final, followErr := watch[*contentv1.Reload](s.Client.FollowReload(ctx, name), newReloadView(s.Stderr, name), nil)
 	if followErr != nil {
 		return stoppedFollowing(ctx, followErr, name, "oriel reloads watch "+name)
 	}

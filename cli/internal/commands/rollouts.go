@@ -358,18 +358,7 @@ func (s *Session) follow(start *contentv1.Rollout, expect expectation, limit tim
 	defer cancel()
 	name := start.GetName()
 	failedBefore := start.GetProgress().GetFailed()
-	view := newProgressView(s.Stderr, name)
-	final := start
-	var followErr error
-	for r, err := range s.Client.FollowRollout(ctx, name) {
-		if err != nil {
-			followErr = err
-			break
-		}
-		final = r
-		view.show(r)
-	}
-	view.close()
+	final, followErr := watch[*contentv1.Rollout](s.Client.FollowRollout(ctx, name), newProgressView(s.Stderr, name), start)
 	if followErr != nil {
 		return stoppedFollowing(ctx, followErr, name, "oriel rollouts watch "+name)
 	}

@@ -2,21 +2,11 @@ package devstack_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 
 	"github.com/oriel-dev/oriel/cli/internal/devstack"
 	"github.com/oriel-dev/oriel/platform/testkit"
@@ -45,31 +35,7 @@ func TestEdgeEnforcesAnEmbedTokensOriginEndToEnd(t *testing.T) {
 	admin.do("POST", "/v1/tenants?tenantId="+tenant, `{"displayName":"Edge","hostnames":["`+tenant+`.analytics.example.com"],"region":"eu-west",`+
 		`"settings":{"allowedWebOrigins":["`+app+`","`+other+`"],"theme":{"primaryColor":"#1a73e8"}}}`).json(t, 200, &struct{}{})
 
-	signer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKIXPublicKey(&signer.PublicKey)
-	provider, _ := json.Marshal(map[string]any{"jwt": map[string]any{
-		"issuer": "https://isv.example.com",
-		"keys": []map[string]any{{"kid": "k1", "alg": "ALGORITHM_ES256",
-			"pem": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}},
-	}})
-	admin.do("POST", "/v1/tenants/"+tenant+"/identityProviders?identityProviderId=main", string(provider)).json(t, 200, &struct{}{})
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": "https://isv.example.com", "aud": "oriel", "sub": "alice", "jti": uuid.NewString(),
-		"iat": time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix(),
-	})
-	tok.Header["kid"] = "k1"
-	signed, err := tok.SignedString(signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exchanged struct {
-		Token string `json:"token"`
-	}
-	restClient{t: t, base: stack.GatewayURL, key: signed}.do("POST", "/v1/tenants/"+tenant+"/embedSessions:exchange",
-		`{"allowedOrigin":"`+app+`"}`).json(t, 200, &exchanged)
+	token := exchangeEmbedToken(t, admin, tenant, `{"allowedOrigin":"`+app+`"}`)
 
 	call := func(method, path, origin string) (*http.Response, string) {
 		t.Helper()
@@ -77,7 +43,7 @@ func TestEdgeEnforcesAnEmbedTokensOriginEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+exchanged.Token)
+		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
 		resp, err := http.DefaultClient.Do(req)

@@ -51,6 +51,18 @@ func TestServicesAuthenticateThroughIdentity(t *testing.T) {
 	// An embed token: the tenant service sees the user, who has no scope to read tenants.
 	tenant := testkit.UniqueID("emb")
 	admin.do("POST", "/v1/tenants?tenantId="+tenant, tenantBody(tenant, "Embeds")).json(t, 200, &struct{}{})
+	user := restClient{t: t, base: stack.GatewayURL, key: exchangeEmbedToken(t, admin, tenant, `{}`)}
+	user.do("GET", "/v1/tenants/"+tenant, "").wantError(t, 403, "PERMISSION_DENIED", "PERMISSION_DENIED", nil)
+	user.do("POST", "/v1/tokens:revoke", `{}`).json(t, 200, &struct{}{})
+	// No cache for embed tokens: the very next call is refused.
+	user.do("GET", "/v1/tenants/"+tenant, "").wantError(t, 401, "UNAUTHENTICATED", "CREDENTIAL_INVALID", nil)
+}
+
+// exchangeEmbedToken gives tenant a JWT identity provider with a fresh ES256 key, as an
+// ISV's backend would, and exchanges a JWT of alice signed with it (the JWT as the
+// credential, body the exchange request) for an embed token.
+func exchangeEmbedToken(t *testing.T, admin restClient, tenant, body string) string {
+	t.Helper()
 	signer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -74,10 +86,6 @@ func TestServicesAuthenticateThroughIdentity(t *testing.T) {
 	var exchanged struct {
 		Token string `json:"token"`
 	}
-	restClient{t: t, base: stack.GatewayURL, key: signed}.do("POST", "/v1/tenants/"+tenant+"/embedSessions:exchange", `{}`).json(t, 200, &exchanged)
-	user := restClient{t: t, base: stack.GatewayURL, key: exchanged.Token}
-	user.do("GET", "/v1/tenants/"+tenant, "").wantError(t, 403, "PERMISSION_DENIED", "PERMISSION_DENIED", nil)
-	user.do("POST", "/v1/tokens:revoke", `{}`).json(t, 200, &struct{}{})
-	// No cache for embed tokens: the very next call is refused.
-	user.do("GET", "/v1/tenants/"+tenant, "").wantError(t, 401, "UNAUTHENTICATED", "CREDENTIAL_INVALID", nil)
+	restClient{t: t, base: admin.base, key: signed}.do("POST", "/v1/tenants/"+tenant+"/embedSessions:exchange", body).json(t, 200, &exchanged)
+	return exchanged.Token
 }

@@ -794,8 +794,15 @@ func testJTI(t *testing.T, s sessions.Store, c Clock) {
 
 func testJTIConcurrent(t *testing.T, s sessions.Store, c Clock) {
 	tenant := testkit.UniqueID("t")
-	const n = 50
 	until := c.Now().Add(time.Hour)
+	exactlyOneWins(t, "uses of one JWT id", func() (bool, error) { return s.UseJTI(ctx(t), tenant, "replayed", until) })
+}
+
+// exactlyOneWins presents one JWT id 50 times at once through use and fails unless
+// exactly one presentation wins and none errs.
+func exactlyOneWins(t *testing.T, what string, use func() (bool, error)) {
+	t.Helper()
+	const n = 50
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -803,7 +810,7 @@ func testJTIConcurrent(t *testing.T, s sessions.Store, c Clock) {
 	for range n {
 		wg.Go(func() {
 			<-start
-			ok, err := s.UseJTI(ctx(t), tenant, "replayed", until)
+			ok, err := use()
 			if err != nil {
 				errs <- err
 			}
@@ -819,7 +826,7 @@ func testJTIConcurrent(t *testing.T, s sessions.Store, c Clock) {
 		t.Fatal(err)
 	}
 	if got := wins.Load(); got != 1 {
-		t.Fatalf("%d of %d concurrent uses won, want exactly 1", got, n)
+		t.Fatalf("%d of %d concurrent %s won, want exactly 1", got, n, what)
 	}
 }
 
@@ -939,31 +946,9 @@ func testAdmit(t *testing.T, s sessions.Store, c Clock) {
 func testAdmitConcurrent(t *testing.T, s sessions.Store, c Clock) {
 	tenant := testkit.UniqueID("t")
 	load(t, s, tenant, sessions.FullState{TenantEpoch: 1})
-	const n = 50
 	until := c.Now().Add(time.Hour)
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, n)
-	for range n {
-		wg.Go(func() {
-			<-start
-			ok, _, err := s.Admit(ctx(t), tenant, "replayed", until, "u")
-			if err != nil {
-				errs <- err
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if w := wins.Load(); w != 1 {
-		t.Errorf("%d of %d concurrent admissions of one JWT id won; want exactly 1", w, n)
-	}
+	exactlyOneWins(t, "admissions of one JWT id", func() (bool, error) {
+		ok, _, err := s.Admit(ctx(t), tenant, "replayed", until, "u")
+		return ok, err
+	})
 }
